@@ -1,0 +1,1 @@
+"""Pure decision functions: (inputs, parameters, time) -> intent. No I/O, no wall clock."""
