@@ -1,0 +1,101 @@
+"""`hpsup cop`: COP figures of an exported time series or daily energy export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+cop_app = typer.Typer(
+    help="In-situ COP: analyse an export (--input), or recompute stored daily figures.",
+    no_args_is_help=False,
+)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _fmt(value: Any, pattern: str = "{:.2f}") -> str:
+    return "–" if value is None else pattern.format(value)
+
+
+def _print_table(report: dict[str, Any], source: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"COP of {source} ({report['boundary']} boundary)")
+    for head in ("period", "days", "heat kWh", "elec kWh", "SPF", "space", "DHW", "running",
+                 "defrost", "flow °C", "starts/h", "bad"):
+        table.add_column(head, justify="right")
+
+    def row(label: str, f: dict[str, Any]) -> None:
+        table.add_row(
+            label, str(f["days"]), _fmt(f["heat_kwh"], "{:,.1f}"), _fmt(f["elec_kwh"], "{:,.1f}"),
+            _fmt(f["spf"]), _fmt(f["spf_space"]), _fmt(f["spf_dhw"]), _fmt(f["running_cop"]),
+            _fmt(f["defrost_share"], "{:.1%}"), _fmt(f["weighted_flow_temp_c"], "{:.1f}"),
+            _fmt(f["starts_per_hour"]), str(len(f["bad_intervals"])),
+        )
+
+    for year, f in report["by_year"].items():
+        row(year, f)
+    table.add_section()
+    row("whole period", report)
+    console = Console() if sys.stdout.isatty() else Console(width=130)
+    console.print(table)
+    spans = report["bad_intervals"]
+    if spans:
+        console.print(f"{len(spans)} bad interval span(s), left out of every figure:")
+        for s in spans[:20]:
+            console.print(f"  {s['start']} → {s['end']}  {s['reason']}  ({s['intervals']} interval(s))")
+        if len(spans) > 20:
+            console.print(f"  … and {len(spans) - 20} more (--format json lists them all)")
+
+
+@cop_app.callback(invoke_without_command=True)
+def cop(
+    ctx: typer.Context,
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="An exported file, or a folder of them.")
+    ] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    fluid: Annotated[
+        str, typer.Option(help="Loop fluid for flow-based heat, e.g. propylene_glycol:25%.")
+    ] = "water",
+    tz: Annotated[str, typer.Option(help="Time zone of naive timestamps and of local periods.")] = "UTC",
+) -> None:
+    """Print the COP figures of an export: SPF overall, space/DHW, H1–H4, defrost, per year and month."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if input_path is None:
+        raise typer.BadParameter("give --input FILE_OR_FOLDER (or a subcommand)", param_hint="--input")
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from app.monitoring.figures import summary
+    from app.monitoring.fluids import Fluid
+    from app.monitoring.intervals import MeteringConfig
+    from app.monitoring.parsers import DataFileError, load
+
+    try:
+        zone = ZoneInfo(tz)
+        config = MeteringConfig(fluid=Fluid.parse(fluid))
+        loaded = load(input_path, zone, config)
+    except ZoneInfoNotFoundError:
+        raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
+    except DataFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    report = summary(loaded.intervals, zone)
+    report["source"] = {"kind": loaded.kind, "files": loaded.files, "skipped": loaded.skipped}
+    if output is OutputFormat.json:
+        print(json.dumps(report, indent=1))
+    else:
+        _print_table(report, str(input_path))
