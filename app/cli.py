@@ -2,15 +2,95 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
-cli = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="hp-supervisor: heat pump supervisory controller."
-)
+from app.config import SiteConfig, SourceError, database_url, load_site
+from app.monitoring.cli import cop_app
 
-from app.monitoring.cli import cop_app  # noqa: E402
-
+cli = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="hp-supervisor: heat pump supervisory controller.")
+db_cli = typer.Typer(no_args_is_help=True, help="Database schema (alembic migrations).")
+cli.add_typer(db_cli, name="db")
 cli.add_typer(cop_app, name="cop")
+console = Console()
+
+EXIT_INVALID = 2
+
+
+def _site_or_exit(path: Path) -> SiteConfig:
+    try:
+        return load_site(path)
+    except SourceError as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in '90', '90s', '10m', '2h', '3d'."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 10m, 2h or 3d")
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+@cli.command("check-config")
+def check_config(file: Path = typer.Argument(..., help="site file (YAML)")) -> None:
+    """Validate a site file: exit 0 when valid, else exit 2 listing every problem as FILE:LINE: field: message."""
+    site = _site_or_exit(file)
+    console.print(f"{file}: valid site '{site.site.name}' — {len(site.heat_pumps)} heat pump(s), "
+                  f"{len(site.boilers)} boiler(s), {len(site.cylinders)} cylinder(s), "
+                  f"{len(site.heating_circuits)} heating circuit(s)", markup=False)
+
+
+@cli.command("run")
+def run_cmd(
+    site: Path = typer.Option(..., "--site", help="site file (YAML)"),
+    simulate: bool = typer.Option(False, "--simulate", help="serve a simulated plant over loopback Modbus TCP"),
+    duration: str | None = typer.Option(None, "--duration", help="stop after this much (simulated) time: 10m, 2h"),
+    speed: float | None = typer.Option(None, "--speed", help="simulated seconds per wall second (--simulate)"),
+) -> None:
+    """Run the supervisor: poll the plant through its register maps, decide, write, record."""
+    from app.control.runner import run
+
+    cfg = _site_or_exit(site)
+    if speed is not None and not simulate:
+        raise typer.BadParameter("--speed needs --simulate (live plant runs on the real clock)")
+    seconds = parse_duration(duration) if duration else None
+    summary = asyncio.run(run(cfg, simulate=simulate, duration_s=seconds, speed=speed, site_dir=site.parent))
+    table = Table(title=f"{cfg.site.name}: {summary.cycles} control cycles", show_header=False)
+    table.add_row("period", f"{summary.started:%Y-%m-%d %H:%M} → {summary.ended:%Y-%m-%d %H:%M} UTC")
+    table.add_row("database", summary.database)
+    table.add_row("samples stored", str(summary.samples))
+    table.add_row("register writes", ", ".join(f"{k} {v}" for k, v in sorted(summary.writes.items())) or "none")
+    if summary.last is not None:
+        for device in summary.last.snapshot.devices.values():
+            shown = [f"{role} {device.value(role):.1f}" for role in ("outdoor_temp", "flow_temp", "return_temp")
+                     if device.value(role) is not None]
+            table.add_row(device.device_id, ", ".join(shown) if device.comms_ok else f"comms lost: {device.error}")
+        for cmd in summary.last.commands.points:
+            table.add_row(f"{cmd.device_id}.{cmd.role}", f"{cmd.value:g} ({cmd.reason})")
+    console.print(table)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(
+    site: Path | None = typer.Option(None, "--site", help="site file whose storage URL to use"),
+    url: str | None = typer.Option(None, "--url", help="SQLAlchemy URL (default: HPSUP_DATABASE_URL, site, hpsup.db)"),
+    revision: str = typer.Option("head", help="target revision"),
+) -> None:
+    """Create or migrate the database schema."""
+    from app.storage.engine import upgrade
+
+    target = url or database_url(_site_or_exit(site) if site else None)
+    upgrade(target, revision)
+    console.print(f"database {target} at revision {revision}", markup=False)
 
 
 def main() -> None:

@@ -1,0 +1,5 @@
+"""`python -m app` is `hpsup`."""
+
+from app.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Control: the supervisor cycle, state machines and schedule triggers."""

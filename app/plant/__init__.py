@@ -1,0 +1,1 @@
+"""Plant simulation physics: building, emitters, heat pump, boiler, DHW cylinder, weather."""

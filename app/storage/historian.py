@@ -1,0 +1,73 @@
+"""The historian: what the controller saw, decided and wrote, recorded in batches per control cycle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.snapshot import PlantSnapshot
+from app.storage.models import ControllerState, Event, RegisterWrite, Sample
+
+SampleRow = tuple[datetime, str, float | None, str]
+
+
+class Historian:
+    """Writes samples, events, register writes and controller state for one site."""
+
+    def __init__(self, engine: Engine, site: str) -> None:
+        self.engine = engine
+        self.site = site
+
+    def record_samples(self, rows: Iterable[SampleRow]) -> int:
+        """Store (ts, point, value, quality) rows in one transaction; return how many."""
+        batch = [{"ts": ts, "site": self.site, "point": point, "value": value, "quality": quality}
+                 for ts, point, value, quality in rows]
+        if batch:
+            with self.engine.begin() as conn:
+                conn.execute(insert(Sample), batch)
+        return len(batch)
+
+    def record_snapshot(self, snapshot: PlantSnapshot) -> int:
+        """Store every reading of a plant snapshot as ``device.point`` samples."""
+        return self.record_samples(
+            (r.ts, f"{dev.device_id}.{name}", r.value, r.quality.value)
+            for dev in snapshot.devices.values()
+            for name, r in dev.readings.items()
+        )
+
+    def record_event(self, ts: datetime, kind: str, source: str, reason: str, *, from_state: str | None = None,
+                     to_state: str | None = None, data: dict[str, Any] | None = None) -> None:
+        """Store a transition, alarm or operator action, committed before returning."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(Event).values(ts=ts, site=self.site, kind=kind, source=source, reason=reason,
+                                              from_state=from_state, to_state=to_state, data=data))
+
+    def record_write(self, ts: datetime, device: str, point: str, outcome: str, reason: str, *,
+                     value: float | None = None, previous_value: float | None = None,
+                     register_type: str | None = None, address: int | None = None,
+                     raw: dict[str, Any] | None = None) -> None:
+        """Store a register write or refusal (audit), committed before returning."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(RegisterWrite).values(
+                ts=ts, site=self.site, device=device, point=point, outcome=outcome, reason=reason, value=value,
+                previous_value=previous_value, register_type=register_type, address=address, raw=raw))
+
+    def load_state(self, key: str) -> dict[str, Any] | None:
+        """The controller state stored under `key`, or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(ControllerState.value).where(
+                ControllerState.site == self.site, ControllerState.key == key)).scalar_one_or_none()
+
+    def save_state(self, key: str, value: dict[str, Any], ts: datetime) -> None:
+        """Store (insert or replace) the controller state under `key`."""
+        values = {"site": self.site, "key": key, "value": value, "updated_at": ts}
+        dialect = self.engine.dialect.name
+        ins = postgresql.insert(ControllerState) if dialect == "postgresql" else sqlite.insert(ControllerState)
+        stmt = ins.values(**values).on_conflict_do_update(
+            index_elements=["site", "key"], set_={"value": value, "updated_at": ts})
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
