@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app.clock import Clock
 from app.config import SiteConfig
+from app.control.operator import OperatorInputs
 from app.devices.modbus import WriteResult
 from app.devices.plantio import PlantIO
 from app.snapshot import Commands, PlantSnapshot
@@ -21,14 +24,24 @@ class CycleResult:
     samples: int = 0
 
 
-class Supervisor:
-    """Runs the control cycle of design.md against any PlantIO."""
+CycleObserver = Callable[[CycleResult], Awaitable[None] | None]
 
-    def __init__(self, site: SiteConfig, plant: PlantIO, historian: Historian, clock: Clock) -> None:
+
+class Supervisor:
+    """Runs the control cycle of design.md against any PlantIO.
+
+    Observers (COP monitoring, BACnet present values, telemetry) are called with every cycle's result;
+    operator inputs (BACnet writes) are read at the start of the next cycle.
+    """
+
+    def __init__(self, site: SiteConfig, plant: PlantIO, historian: Historian, clock: Clock,
+                 operator: OperatorInputs | None = None) -> None:
         self.site = site
         self.plant = plant
         self.historian = historian
         self.clock = clock
+        self.operator = operator or OperatorInputs()
+        self.observers: list[CycleObserver] = []
 
     def decide(self, snapshot: PlantSnapshot) -> Commands:
         """Weather-compensated flow setpoint and enable for each heat pump on the site's first circuit."""
@@ -55,4 +68,9 @@ class Supervisor:
         samples = self.historian.record_snapshot(snapshot)
         commands = self.decide(snapshot)
         writes = await self.plant.write(commands)
-        return CycleResult(snapshot, commands, writes, samples)
+        result = CycleResult(snapshot, commands, writes, samples)
+        for observer in self.observers:
+            outcome = observer(result)
+            if inspect.isawaitable(outcome):
+                await outcome
+        return result
