@@ -93,6 +93,11 @@ def db_upgrade(
     console.print(f"database {target} at revision {revision}", markup=False)
 
 
+from app.tp12.cli import tp12_app  # noqa: E402
+
+cli.add_typer(tp12_app, name="tp12")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli()
