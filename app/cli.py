@@ -12,12 +12,14 @@ from rich.table import Table
 
 from app.config import SiteConfig, SourceError, database_url, load_site
 from app.monitoring.cli import cop_app
+from app.tp12.cli import tp12_app
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="hp-supervisor: heat pump supervisory controller.")
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema (alembic migrations).")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(cop_app, name="cop")
+cli.add_typer(tp12_app, name="tp12")
 console = Console()
 
 EXIT_INVALID = 2
@@ -91,11 +93,6 @@ def db_upgrade(
     target = url or database_url(_site_or_exit(site) if site else None)
     upgrade(target, revision)
     console.print(f"database {target} at revision {revision}", markup=False)
-
-
-from app.tp12.cli import tp12_app  # noqa: E402
-
-cli.add_typer(tp12_app, name="tp12")
 
 
 def main() -> None:

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from conftest import hpsup
 from tp12_reference import needs_vectors, vector_file
 
 pytestmark = needs_vectors
-
-
-def _hpsup(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from app.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def _subset(tmp_path: Path, name: str, count: int, edit=None) -> Path:
@@ -33,7 +23,7 @@ def _subset(tmp_path: Path, name: str, count: int, edit=None) -> Path:
 def test_eval_writes_outputs_in_the_vectors_structure(tmp_path: Path) -> None:
     vectors = _subset(tmp_path, "dhw_and_combined.json", 400)
     out = tmp_path / "results.json"
-    done = _hpsup("tp12", "eval", str(vectors), "--out", str(out))
+    done = hpsup("tp12", "eval", str(vectors), "--out", str(out))
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
     cases = json.loads(vectors.read_text())
@@ -50,14 +40,14 @@ def test_eval_writes_outputs_in_the_vectors_structure(tmp_path: Path) -> None:
 
 def test_eval_of_a_sequence_gives_steps(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    done = _hpsup("tp12", "eval", str(vector_file("sequences.json")), "--out", str(out))
+    done = hpsup("tp12", "eval", str(vector_file("sequences.json")), "--out", str(out))
     assert done.returncode == 0, done.stderr
     first = json.loads(out.read_text())[0]["outputs"]["steps"]
     assert len(first) == 8 and "services" in first[0]["outputs"]
 
 
 def test_check_passes_on_reference_file_and_prints_worst_errors() -> None:
-    done = _hpsup("tp12", "check", str(vector_file("sequences.json")))
+    done = hpsup("tp12", "check", str(vector_file("sequences.json")))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "cop_op_cond" in done.stdout and "all cases match" in done.stdout
     assert "LRMIN_FORMULA" in done.stdout
@@ -67,7 +57,7 @@ def test_check_fails_on_a_changed_value(tmp_path: Path) -> None:
     def nudge(cases: list[dict]) -> None:
         cases[3]["outputs"]["services"][0]["cop_op_cond"] *= 1 + 1e-6
 
-    done = _hpsup("tp12", "check", str(_subset(tmp_path, "ashp_space_35_55.json", 10, nudge)))
+    done = hpsup("tp12", "check", str(_subset(tmp_path, "ashp_space_35_55.json", 10, nudge)))
     assert done.returncode == 1
     assert "cop_op_cond" in done.stdout and "MISMATCH" in done.stdout
 
@@ -78,7 +68,7 @@ def test_check_fails_on_a_changed_departed_value(tmp_path: Path) -> None:
     def nudge(cases: list[dict]) -> None:
         cases[1]["outputs"]["services"][0]["energy_input_HP_kWh"] += 0.01
 
-    done = _hpsup("tp12", "check", str(_subset(tmp_path, "ashp_space_35_55.json", 4, nudge)))
+    done = hpsup("tp12", "check", str(_subset(tmp_path, "ashp_space_35_55.json", 4, nudge)))
     assert done.returncode == 1
 
 
@@ -88,14 +78,14 @@ def test_bad_test_data_exits_2_naming_case_record_and_field(tmp_path: Path) -> N
             r for r in cases[0]["inputs"]["heat_pump"]["test_data"] if r["test_letter"] != "C"
         ]
 
-    done = _hpsup("tp12", "check", str(_subset(tmp_path, "ashp_space_35_55.json", 2, drop_letter)))
+    done = hpsup("tp12", "check", str(_subset(tmp_path, "ashp_space_35_55.json", 2, drop_letter)))
     assert done.returncode == 2
     assert "ashp-0000" in done.stderr and "missing C" in done.stderr
 
     def nan_cop(cases: list[dict]) -> None:
         cases[1]["inputs"]["heat_pump"]["test_data"][3]["cop"] = float("nan")
 
-    done = _hpsup(
+    done = hpsup(
         "tp12",
         "eval",
         str(_subset(tmp_path, "ashp_space_35_55.json", 2, nan_cop)),
@@ -109,5 +99,5 @@ def test_bad_test_data_exits_2_naming_case_record_and_field(tmp_path: Path) -> N
 def test_unreadable_file_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text("{not json")
-    done = _hpsup("tp12", "check", str(path))
+    done = hpsup("tp12", "check", str(path))
     assert done.returncode == 2 and "broken.json" in done.stderr

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 VECTORS_DIR = SHARED / "tp12" / "vectors"
 VECTOR_FILES = sorted(VECTORS_DIR.glob("*.json")) if VECTORS_DIR.is_dir() else []
 KEYMARK_CSV = SHARED / "data" / "keymark_en14825" / "keymark_en14825_average_35_55.csv"
