@@ -9,8 +9,18 @@ from sqlalchemy import Engine, create_engine, event
 from app.paths import data_dir
 
 
+def normalise_url(url: str) -> str:
+    """`url` with PostgreSQL pointed at the psycopg 3 driver (``postgres://``, ``postgresql://`` included)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for `url`. SQLite runs in WAL mode with synchronous=FULL so every commit is durable."""
+    """An engine for `url`. SQLite runs in WAL mode with synchronous=FULL so every commit is durable;
+    PostgreSQL (``postgresql://`` or ``postgresql+psycopg://``) runs on psycopg 3."""
+    url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -32,7 +42,7 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
 
     cfg = Config()
     cfg.set_main_option("script_location", str(data_dir("migrations")))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     return cfg
 
 
