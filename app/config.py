@@ -183,6 +183,7 @@ class LegionellaConfig(Model):
                                         description="time the heat pump gets before the immersion takes over")
     cycle_window_min: float = Field(240.0, ge=30, le=1440, description="time by which a cycle must pass")
     secondary_return_min_c: float = Field(50.0, ge=50, le=60)
+    log_interval_min: float = Field(5.0, ge=1, le=60, description="how often cylinder temperatures go to the L8 log")
 
 
 class CylinderConfig(Model):
@@ -194,6 +195,10 @@ class CylinderConfig(Model):
     storage_setpoint_c: float = Field(62.0, description="°C, never below 60 (HSE L8)")
     heat_pump: Identifier | None = None
     coil_area_m2: float = Field(3.0, gt=0)
+    heat_pump_approach_k: float = Field(5.0, ge=0, le=20,
+                                        description="flow above cylinder temperature the coil needs to transfer heat")
+    reheat_differential_k: float = Field(2.0, gt=0, le=10,
+                                         description="reheat when the top sensor falls this far below the setpoint")
     immersion: ImmersionConfig | None = None
     legionella: LegionellaConfig = LegionellaConfig()
 
@@ -253,6 +258,14 @@ class CurveDesigned(Model):
 Curve = Annotated[CurvePoints | CurveSlope | CurveDesigned, Field(discriminator="kind")]
 
 
+class RoomTrimConfig(Model):
+    """Room-temperature feedback on the curve: a PI correction of the flow temperature, bounded both ways."""
+
+    kp_k_per_k: float = Field(2.0, ge=0, le=20, description="K of flow per K of room error")
+    ki_k_per_k_h: float = Field(0.5, ge=0, le=20, description="K of flow per K of room error per hour")
+    limit_k: float = Field(5.0, ge=0, le=20, description="largest correction either way")
+
+
 class HeatingCircuitConfig(Model):
     id: Identifier
     name: str
@@ -269,11 +282,19 @@ class HeatingCircuitConfig(Model):
     schedule: Identifier = "occupancy"
     room_sensors: list[Identifier] = Field(default_factory=list)
     building_time_constant_h: float = Field(40.0, gt=1, le=500)
+    heat_loss_margin: float = Field(0.0, ge=0, le=1, description="fraction of design_heat_loss_kw that is declared "
+                                    "design margin rather than steady-state loss (e.g. an EN 12831 reheat allowance)")
+    occupied_gains_kw: float = Field(0.0, ge=0, description="useful internal gains while the schedule says occupied "
+                                     "(people, lighting, equipment), from the survey")
+    room_trim: RoomTrimConfig = RoomTrimConfig()
+    max_preheat_h: float = Field(4.0, ge=0, le=24, description="earliest optimum start before occupancy")
 
     @model_validator(mode="after")
     def _clamps(self) -> HeatingCircuitConfig:
         if self.min_flow_c >= self.max_flow_c:
             raise ValueError("min_flow_c must be below max_flow_c")
+        if self.occupied_gains_kw >= self.design_heat_loss_kw / (1 + self.heat_loss_margin):
+            raise ValueError("occupied_gains_kw must be below the steady-state design heat loss")
         return self
 
 
