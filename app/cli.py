@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.config import SiteConfig, SourceError, database_url, load_site
+from app.devices import cli as devices_cli
 from app.monitoring.cli import cop_app
 from app.tp12.cli import tp12_app
 
@@ -20,6 +21,7 @@ db_cli = typer.Typer(no_args_is_help=True, help="Database schema (alembic migrat
 cli.add_typer(db_cli, name="db")
 cli.add_typer(cop_app, name="cop")
 cli.add_typer(tp12_app, name="tp12")
+cli.command("check-map")(devices_cli.check_map)
 console = Console()
 
 EXIT_INVALID = 2
