@@ -7,63 +7,10 @@ import math
 import numpy as np
 import pydantic
 import pytest
+from tp12_reference import SET_35
 
 from app.tp12 import En14825Record, HeatPumpModel, HeatPumpSpec, TestDataError
 from app.tp12.testdata import interpolate_air_flow_rate, prepare_test_data
-
-# A 35 °C set in the EN 14825 average-climate pattern (outlet 34/30/27/24 °C), F at Tbiv = −7 °C = A.
-SET_35 = [
-    dict(
-        test_letter="A",
-        capacity=8.4,
-        cop=4.6,
-        degradation_coeff=0.9,
-        design_flow_temp=35,
-        temp_outlet=34,
-        temp_source=-7,
-        temp_test=-7,
-    ),
-    dict(
-        test_letter="B",
-        capacity=8.3,
-        cop=4.9,
-        degradation_coeff=0.9,
-        design_flow_temp=35,
-        temp_outlet=30,
-        temp_source=2,
-        temp_test=2,
-    ),
-    dict(
-        test_letter="C",
-        capacity=8.3,
-        cop=5.1,
-        degradation_coeff=0.9,
-        design_flow_temp=35,
-        temp_outlet=27,
-        temp_source=7,
-        temp_test=7,
-    ),
-    dict(
-        test_letter="D",
-        capacity=8.2,
-        cop=5.4,
-        degradation_coeff=0.95,
-        design_flow_temp=35,
-        temp_outlet=24,
-        temp_source=12,
-        temp_test=12,
-    ),
-    dict(
-        test_letter="F",
-        capacity=8.4,
-        cop=4.6,
-        degradation_coeff=0.9,
-        design_flow_temp=35,
-        temp_outlet=34,
-        temp_source=-7,
-        temp_test=-7,
-    ),
-]
 
 
 def _records(rows: list[dict]) -> list[En14825Record]:

@@ -86,10 +86,7 @@ def test_flagged_minimum_modulation_rate_is_tp12_interpolation(path: Path) -> No
         for _, expected, got, _ in _steps(case, ours):
             for exp_s, our_s in zip(expected["services"], got["services"], strict=True):
                 assert _close(our_s["load_ratio_continuous_min"], exp_s[INTENDED_LRMIN])[0], case["id"]
-                if (
-                    "LRMIN_FORMULA" in case["notes"]
-                    and exp_s["load_ratio_continuous_min"] != exp_s[INTENDED_LRMIN]
-                ):
+                if "LRMIN_FORMULA" in case["notes"] and exp_s["load_ratio_continuous_min"] != exp_s[INTENDED_LRMIN]:
                     flagged += 1
     if any("LRMIN_FORMULA" in c["notes"] for c in _cases(path)):
         assert flagged > 0
@@ -148,9 +145,7 @@ def test_departed_quantities_follow_the_paper_equations(path: Path) -> None:
                     hp["time_constant_onoff_operation"],
                 )
                 assert our_s["energy_input_HP_at_demand_kWh"] == pytest.approx(at_demand, rel=1e-9, abs=1e-12)
-                assert our_s["energy_input_HP_ancillary_off_kWh"] == pytest.approx(
-                    ancillary, rel=1e-9, abs=1e-12
-                )
+                assert our_s["energy_input_HP_ancillary_off_kWh"] == pytest.approx(ancillary, rel=1e-9, abs=1e-12)
                 total = (
                     at_demand
                     + ancillary

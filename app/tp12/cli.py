@@ -118,15 +118,11 @@ class _ModelCache:
     def __init__(self) -> None:
         self._models: dict[tuple[str, float | None, Conventions], HeatPumpModel] = {}
 
-    def get(
-        self, heat_pump: dict[str, Any], throughput: float | None, conventions: Conventions
-    ) -> HeatPumpModel:
+    def get(self, heat_pump: dict[str, Any], throughput: float | None, conventions: Conventions) -> HeatPumpModel:
         key = (json.dumps(heat_pump, sort_keys=True), throughput, conventions)
         if key not in self._models:
             spec = HeatPumpSpec.model_validate(heat_pump)
-            self._models[key] = HeatPumpModel(
-                spec, throughput_exhaust_air_l_per_s=throughput, conventions=conventions
-            )
+            self._models[key] = HeatPumpModel(spec, throughput_exhaust_air_l_per_s=throughput, conventions=conventions)
         return self._models[key]
 
 
@@ -191,9 +187,7 @@ def evaluate_case(
             steps = []
             step_inputs = [step["inputs"] for step in case["outputs"]["steps"]]
             if len(step_inputs) != int(inputs["n_steps"]):
-                raise VectorFileError(
-                    f"n_steps is {inputs['n_steps']} but {len(step_inputs)} steps are given"
-                )
+                raise VectorFileError(f"n_steps is {inputs['n_steps']} but {len(step_inputs)} steps are given")
             for index, si in enumerate(step_inputs):
                 outputs, state = _run_step(model, si, timestep_h, state)
                 steps.append({"step": index, "inputs": si, "outputs": outputs})
@@ -243,9 +237,7 @@ def _close(ours: Any, expected: Any) -> tuple[bool, float]:
     return diff <= ABS_TOL or diff <= REL_TOL * abs(expected), (0.0 if diff <= ABS_TOL else rel)
 
 
-def _leaves(
-    expected: Any, ours: Any, path: tuple[str, ...]
-) -> Iterator[tuple[tuple[str, ...], Any, Any, bool]]:
+def _leaves(expected: Any, ours: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any, Any, bool]]:
     """(path, expected, ours, present) for every leaf of ``expected``; list indices are kept in the path."""
     if isinstance(expected, dict):
         for key, value in expected.items():
@@ -300,9 +292,7 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         required = {f"services.{k}" for k in REQUIRED_SERVICE_KEYS} | set(REQUIRED_CASE_KEYS)
-        return not any(s.mismatches for s in self.quantities.values()) and not any(
-            q in required for q in self.missing
-        )
+        return not any(s.mismatches for s in self.quantities.values()) and not any(q in required for q in self.missing)
 
 
 def _departure(path: tuple[str, ...], expected: Any, variant: Any) -> str | None:
@@ -356,9 +346,7 @@ def check_cases(cases: list[dict[str, Any]]) -> CheckReport:
             if not ok:
                 stats.mismatches += 1
                 if not stats.example:
-                    stats.example = (
-                        f"case {case.get('id')!r} {'.'.join(path)}: {our_value!r} vs {exp_value!r}"
-                    )
+                    stats.example = f"case {case.get('id')!r} {'.'.join(path)}: {our_value!r} vs {exp_value!r}"
     return report
 
 
@@ -399,9 +387,7 @@ VectorsArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="r
 def eval_command(
     vectors: VectorsArg,
     out: Annotated[Path, typer.Option("--out", help="where to write the results (JSON)")],
-    hem_v024: Annotated[
-        bool, typer.Option("--hem-v024", help="reproduce HEM v0.24's departures from TP-12")
-    ] = False,
+    hem_v024: Annotated[bool, typer.Option("--hem-v024", help="reproduce HEM v0.24's departures from TP-12")] = False,
 ) -> None:
     """Evaluate every case of VECTORS and write {"id", "outputs"} per case."""
     try:
@@ -413,6 +399,40 @@ def eval_command(
         raise typer.Exit(2) from exc
     out.write_text(json.dumps(results, indent=1, default=_json_default))
     typer.echo(f"{len(results)} cases → {out}")
+
+
+@tp12_app.command("keymark")
+def keymark_command(
+    text: Annotated[str, typer.Argument(help="part of a manufacturer or model name")],
+    limit: Annotated[int, typer.Option(help="at most this many products")] = 50,
+) -> None:
+    """List Heat Pump Keymark products (manufacturer, model) a site file can name (CC-BY-4.0 data)."""
+    from app.tp12.keymark import search
+
+    found = search(text, limit)
+    if not found:
+        typer.echo(f"no Keymark product matches {text!r}", err=True)
+        raise typer.Exit(1)
+    for manufacturer, model, kind, flows in found:
+        typer.echo(f"{manufacturer}\t{model}\t{kind}\t{flows} °C")
+
+
+@tp12_app.command("keymark-package")
+def keymark_package_command(
+    source: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="hplib Keymark EN 14825 CSV")],
+    out: Annotated[Path, typer.Option("--out", help="where to write the packaged table")] = Path(__file__).parent
+    / "data"
+    / "keymark_en14825_average_35_55.csv.gz",
+) -> None:
+    """Rebuild the packaged Keymark table from the hplib export (keeps the columns TP-12 uses)."""
+    from app.tp12.keymark import KeymarkError, package_table
+
+    try:
+        rows = package_table(source, out)
+    except KeymarkError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{rows} rows → {out}")
 
 
 @tp12_app.command("check")

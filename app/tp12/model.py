@@ -197,9 +197,7 @@ class RunResult:
 
     @property
     def energy_delivered_kWh(self) -> np.ndarray:
-        return sum(
-            (s.energy_delivered_total_kWh for s in self.services), np.zeros_like(self.energy_standby_kWh)
-        )
+        return sum((s.energy_delivered_total_kWh for s in self.services), np.zeros_like(self.energy_standby_kWh))
 
 
 @dataclass(frozen=True)
@@ -216,6 +214,18 @@ class _Service:
     temp_spread_emitter_K: np.ndarray | None
     on: np.ndarray
     time_constant_s: float
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """A service after TP-12 §2–3: its operating point and running time in the timestep."""
+
+    service: _Service
+    energy_required: np.ndarray
+    time_available: np.ndarray
+    time_prior: np.ndarray  # running time of higher-priority services
+    point: OperatingPoint
+    time_running: np.ndarray
 
 
 def _array(value: ArrayLike, n: int, what: str) -> np.ndarray:
@@ -253,9 +263,7 @@ def continuous_running_time(
     steps = np.full(n, float(timestep_h))
     from_zero = np.cumsum(steps)
     from_initial = np.cumsum(np.concatenate(([float(initial_h)], steps)))[1:]
-    after = np.where(
-        full, np.where(last_idle < 0, from_initial[run_length - 1], from_zero[run_length - 1]), 0.0
-    )
+    after = np.where(full, np.where(last_idle < 0, from_initial[run_length - 1], from_zero[run_length - 1]), 0.0)
     before = np.concatenate(([float(initial_h)], after[:-1]))
     return before, after
 
@@ -290,9 +298,7 @@ class HeatPumpModel:
             spec.source_type is not SourceType.OUTSIDE_AIR and not spec.var_flow_temp_ctrl_during_test
         )
         self._temp_diff_evaporator_K = (
-            perf.TEMP_DIFF_EVAPORATOR_AIR_K
-            if spec.source_type.fluid_is_air
-            else perf.TEMP_DIFF_EVAPORATOR_LIQUID_K
+            perf.TEMP_DIFF_EVAPORATOR_AIR_K if spec.source_type.fluid_is_air else perf.TEMP_DIFF_EVAPORATOR_LIQUID_K
         )
         self._rate_55: float | None = None
         if spec.modulating_control:
@@ -303,8 +309,7 @@ class HeatPumpModel:
             if op.TEMP_MIN_MODULATION_HIGH_C in self.data.design_flow_temps_C:
                 if spec.min_modulation_rate_55 is None:
                     raise TestDataError(
-                        "min_modulation_rate_55 is required: test data at 55 °C are given "
-                        "for a modulating heat pump"
+                        "min_modulation_rate_55 is required: test data at 55 °C are given for a modulating heat pump"
                     )
                 self._rate_55 = float(spec.min_modulation_rate_55)
         if spec.sink_type is SinkType.AIR:
@@ -360,9 +365,7 @@ class HeatPumpModel:
             temp_C = np.full(n, float(spec.temp_distribution_heat_network))
         else:
             average = (
-                conditions.temp_ext_annual_C
-                if source is SourceType.WATER_GROUND
-                else conditions.temp_ext_monthly_C
+                conditions.temp_ext_annual_C if source is SourceType.WATER_GROUND else conditions.temp_ext_monthly_C
             )
             if average is None:
                 field = "temp_ext_annual_C" if source is SourceType.WATER_GROUND else "temp_ext_monthly_C"
@@ -407,7 +410,8 @@ class HeatPumpModel:
                 temp_ext_used_in_regression_K=temp_ext_C + C_TO_K,
             )
         carnot = perf.operating_carnot_cop(temp_source_K, temp_output_K)
-        lr = perf.exergetic_load_ratio(data, weights, temp_source_K, temp_output_K, carnot)
+        scaling = perf.exergy_scaling(data, temp_source_K, temp_output_K)
+        lr = perf.exergetic_load_ratio(data, weights, carnot, scaling)
         br = perf.load_ratio_brackets(data, weights, lr)
         efficiency = perf.interpolate_in_load_ratio(lr, br.lr_below, br.lr_above, br.eff_below, br.eff_above)
         if self.spec.sink_type is SinkType.AIR and kind is not ServiceKind.WATER:
@@ -416,7 +420,7 @@ class HeatPumpModel:
             cdh_lower, cdh_upper = 0.9, 1.0
         if self.spec.modulating_control:
             capacity_branch = "exergy_scaled_cld"
-            capacity = perf.capacity_variable_speed(data, weights, temp_source_K, temp_output_K)
+            capacity = perf.capacity_variable_speed(data, weights, scaling)
         else:
             capacity_branch = "lift_interp_cld_D"
             capacity = perf.capacity_fixed_speed(data, weights, temp_source_K, temp_output_K)
@@ -446,7 +450,8 @@ class HeatPumpModel:
         if self._regression_path:
             return weights(self.data.average_capacity_kW) * np.ones_like(temp_output_K)
         if self.spec.modulating_control:
-            return perf.capacity_variable_speed(self.data, weights, temp_source_K, temp_output_K)
+            scaling = perf.exergy_scaling(self.data, temp_source_K, temp_output_K)
+            return perf.capacity_variable_speed(self.data, weights, scaling)
         return perf.capacity_fixed_speed(self.data, weights, temp_source_K, temp_output_K)
 
     # --- services --------------------------------------------------------------------------------
@@ -499,36 +504,31 @@ class HeatPumpModel:
             time_constant_s=time_constant,
         )
 
-    def _outside_operating_limits(
-        self, temp_source_K: np.ndarray, temp_return_feed_K: np.ndarray
-    ) -> np.ndarray:
+    def _outside_operating_limits(self, temp_source_K: np.ndarray, temp_return_feed_K: np.ndarray) -> np.ndarray:
         """Source at or below the TOL, or (liquid sink) return above its maximum (TP-12 §5.1)."""
         below = temp_source_K <= self.spec.temp_lower_operating_limit + C_TO_K
         if self.spec.sink_type.is_liquid:
             return below | (temp_return_feed_K > self.spec.temp_return_feed_max + C_TO_K)
         return below
 
-    def energy_output_max(
+    def _energy_output_max(
         self,
-        temp_source_K: np.ndarray,
-        temp_output_K: np.ndarray,
-        temp_return_feed_K: np.ndarray,
+        capacity_kW: np.ndarray,
+        outside_limits: np.ndarray,
         time_available_h: np.ndarray,
         delay_elapsed: np.ndarray,
         service_on: np.ndarray,
-        hp_cost_effective: np.ndarray | None = None,
+        hp_cost_effective: np.ndarray | None,
     ) -> np.ndarray:
-        """Most energy the heat pump (and backup heater, if available) can deliver in the time left, kWh."""
-        spec = self.spec
-        power_hp = np.where(
-            self._outside_operating_limits(temp_source_K, temp_return_feed_K),
-            0.0,
-            self._capacity(temp_source_K, temp_output_K),
-        )
-        backup = spec.power_max_backup
-        if spec.backup_ctrl_type is BackupCtrlType.TOPUP:
+        """Most energy the heat pump (and backup heater, if available) can deliver in the time left, kWh.
+
+        ``capacity_kW`` is the capacity at the requested flow temperature (before the upper-limit clamp).
+        """
+        power_hp = np.where(outside_limits, 0.0, capacity_kW)
+        backup = self.spec.power_max_backup
+        if self.spec.backup_ctrl_type is BackupCtrlType.TOPUP:
             power = np.where(delay_elapsed, power_hp + backup, power_hp)
-        elif spec.backup_ctrl_type is BackupCtrlType.SUBSTITUTE:
+        elif self.spec.backup_ctrl_type is BackupCtrlType.SUBSTITUTE:
             power = np.where(delay_elapsed, np.maximum(power_hp, backup), power_hp)
         else:
             power = power_hp
@@ -547,207 +547,53 @@ class HeatPumpModel:
     ) -> tuple[RunResult, HeatPumpState]:
         """Run the services (in priority order) over the timesteps of ``conditions``: arrays in and out."""
         spec = self.spec
-        conv = self.conventions
         state = state or HeatPumpState()
         temp_ext_C = np.atleast_1d(np.asarray(conditions.temp_ext_C, dtype=float))
         n = len(temp_ext_C)
         temp_source_K = self.source_temperature_K(conditions, n)
-        cost_effective_cop = None
+        tariffs = None
         if conditions.cost_hp_per_kWh is not None:
-            cost_effective_cop = (
+            tariffs = (
                 _array(conditions.cost_hp_per_kWh, n, "cost_hp_per_kWh"),
                 _array(conditions.cost_boiler_per_kWh, n, "cost_boiler_per_kWh"),
                 _array(conditions.boiler_efficiency, n, "boiler_efficiency"),
             )
-        backup_type = spec.backup_ctrl_type
-        air_sink = spec.sink_type is SinkType.AIR
 
-        # Pass 1: running time of each service (needs no state).
-        staged = []
-        time_before = np.zeros(n)
+        # TP-12 §2–3 for each service in priority order: performance and running time (no state needed).
+        stages: list[_Stage] = []
+        time_prior = np.zeros(n)
         for demand in services:
-            s = self._normalise(demand, n)
-            energy_required = np.where(s.on, s.energy, 0.0)
-            time_available = timestep_h - time_before
-            limited = op.energy_output_limited(
-                energy_required,
-                s.temp_output_K,
-                s.temp_scaling_K,
-                s.temp_limit_upper_K,
-                spec.min_temp_diff_flow_return_for_hp_to_operate,
-            )
-            temp_output_K = np.minimum(s.temp_output_K, s.temp_limit_upper_K)
-            point = self.operating_point(
-                temp_source_K, temp_output_K, temp_ext_C, s.kind, s.temp_spread_emitter_K
-            )
-            capacity = point.thermal_capacity_op_cond_kW
-            time_running = op.running_time(limited, capacity, time_available)
-            staged.append((s, energy_required, time_available, point, time_running, time_before))
-            time_before = time_before + time_running
-        time_running_total = time_before
+            stage = self._stage(self._normalise(demand, n), temp_source_K, temp_ext_C, timestep_h, time_prior)
+            stages.append(stage)
+            time_prior = time_prior + stage.time_running
+        time_running_total = time_prior
         continuous_before, continuous_after = continuous_running_time(
             time_running_total, timestep_h, state.time_running_continuous_h
         )
-        delay_elapsed = (
-            np.zeros(n, dtype=bool)
-            if backup_type is BackupCtrlType.NONE
-            else continuous_before >= spec.time_delay_backup
-        )
+        if spec.backup_ctrl_type is BackupCtrlType.NONE:
+            delay_elapsed = np.zeros(n, dtype=bool)
+        else:
+            delay_elapsed = continuous_before >= spec.time_delay_backup
 
-        # Pass 2: energies.
-        results: list[dict[str, object]] = []
-        for s, energy_required, time_available, point, time_running, time_prior in staged:
-            capacity = point.thermal_capacity_op_cond_kW
-            cop = point.cop_op_cond
-            load_ratio = time_running / timestep_h
-            if spec.modulating_control:
-                lr_min = op.min_load_ratio_continuous(
-                    point.temp_output_K,
-                    self._rate_low,
-                    self._temp_modulation_low_C,
-                    self._rate_55,
-                    conv.hem_lrmin_formula,
-                )
-            else:
-                lr_min = np.ones(n)  # an on/off heat pump cannot modulate below full power
-            onoff = (load_ratio > 0.0) & (load_ratio < lr_min)
-            power_full = op.compressor_power_full_load(capacity, cop)
-            power_min = op.compressor_power_min_load(power_full, lr_min)
-            inertia = op.power_inertia(
-                power_min, load_ratio, lr_min, spec.time_constant_onoff_operation, s.time_constant_s
-            )
-            cost_effective = None
-            if cost_effective_cop is not None:
-                cost_effective = op.heat_pump_cost_effective(cop, *cost_effective_cop)
-            outside = self._outside_operating_limits(temp_source_K, s.temp_return_feed_K)
-            if backup_type is BackupCtrlType.NONE:
-                backup_only = np.zeros(n, dtype=bool)
-            else:
-                inadequate = delay_elapsed & (energy_required > capacity * timestep_h)
-                if backup_type is BackupCtrlType.SUBSTITUTE:
-                    backup_only = outside | (inadequate & (spec.power_max_backup > capacity))
-                else:
-                    backup_only = outside
-            if cost_effective is not None:
-                backup_only = backup_only | ~cost_effective
-            hp_runs = s.on & ~backup_only
-            delivered_hp = np.where(hp_runs, capacity * time_running, 0.0)
-            if s.kind is ServiceKind.WATER and air_sink:
-                divisor = op.warm_air_divisor(point.deg_coeff_op_cond, load_ratio, lr_min)
-            else:
-                divisor = np.ones(n)
-            input_onoff = op.energy_input_onoff(power_full, inertia, time_running, divisor)
-            input_continuous = delivered_hp / cop
-            input_at_demand = np.where(hp_runs, np.where(onoff, input_onoff, input_continuous), 0.0)
-            divisor_out = np.where(hp_runs & onoff, divisor, np.nan)
-            if backup_type is BackupCtrlType.NONE:
-                backup_available = np.zeros(n, dtype=bool)
-            else:
-                backup_available = delay_elapsed & s.on
-            if cost_effective is not None:
-                backup_available = backup_available | (s.on & ~cost_effective)
-            delivered_backup = np.where(
-                backup_available,
-                op.energy_backup(energy_required, delivered_hp, spec.power_max_backup, time_available),
-                0.0,
-            )
-            energy_output_max = self.energy_output_max(
-                temp_source_K,
-                s.temp_output_K,
-                s.temp_return_feed_K,
-                time_available,
-                delay_elapsed,
-                s.on,
-                cost_effective,
-            )
-            results.append(
-                dict(
-                    point=point,
-                    s=s,
-                    time_running=time_running,
-                    time_prior=time_prior,
-                    load_ratio=load_ratio,
-                    lr_min=lr_min,
-                    onoff=onoff,
-                    power_full=power_full,
-                    power_min=power_min,
-                    backup_only=backup_only,
-                    cost_effective=cost_effective,
-                    hp_runs=hp_runs,
-                    delivered_hp=delivered_hp,
-                    divisor=divisor,
-                    divisor_out=divisor_out,
-                    input_at_demand=input_at_demand,
-                    delivered_backup=delivered_backup,
-                    energy_output_max=energy_output_max,
-                )
-            )
+        # TP-12 §4–6.1: energies of each service, knowing which services run after it.
+        time_later = [np.zeros(n)] * len(stages)
+        for i in range(len(stages) - 2, -1, -1):
+            time_later[i] = time_later[i + 1] + stages[i + 1].time_running
+        results = [
+            self._energies(stage, later, temp_source_K, timestep_h, delay_elapsed, tariffs)
+            for stage, later in zip(stages, time_later, strict=True)
+        ]
 
-        # TP-12 §6.1: off-cycle energy, for the lowest-priority service that ran.
-        time_idle = timestep_h - time_running_total
-        service_results = []
-        for i, r in enumerate(results):
-            s: _Service = r["s"]  # type: ignore[assignment]
-            point: OperatingPoint = r["point"]  # type: ignore[assignment]
-            time_running = r["time_running"]
-            time_later = sum((later["time_running"] for later in results[i + 1 :]), np.zeros(n))
-            applies = s.on & (time_running > 0.0) & ~(time_later > 0.0)
-            if air_sink and s.kind is ServiceKind.WATER:
-                applies = np.zeros(n, dtype=bool)
-            time_off = op.off_cycle_time(
-                timestep_h,
-                r["time_prior"],
-                time_running,
-                r["load_ratio"],
-                r["lr_min"],
-                conv.hem_ancillary_off_term,
-            )
-            ancillary = np.where(
-                applies, op.energy_ancillary_off(point.deg_coeff_op_cond, r["power_full"], time_off), 0.0
-            )
-            added = np.where(r["hp_runs"] & r["onoff"], ancillary / r["divisor"], 0.0)
-            input_hp = r["input_at_demand"] + added
-            heating_pump = time_running * spec.power_heating_circ_pump
-            source_pump = time_running * spec.power_source_circ_pump
-            delivered_backup = r["delivered_backup"]
-            service_results.append(
-                ServiceResult(
-                    **{f.name: getattr(point, f.name) for f in fields(OperatingPoint)},
-                    service=s.kind.value,
-                    energy_output_max_kWh=r["energy_output_max"],
-                    load_ratio_continuous_min=r["lr_min"],
-                    time_running_h=time_running,
-                    load_ratio=r["load_ratio"],
-                    hp_operating_in_onoff_mode=r["onoff"],
-                    use_backup_heater_only=r["backup_only"],
-                    hp_cost_effective=r["cost_effective"],
-                    compressor_power_min_load_kW=r["power_min"],
-                    energy_input_HP_divisor=r["divisor_out"],
-                    energy_delivered_HP_kWh=r["delivered_hp"],
-                    energy_delivered_backup_kWh=delivered_backup,
-                    energy_delivered_total_kWh=r["delivered_hp"] + delivered_backup,
-                    energy_input_HP_at_demand_kWh=r["input_at_demand"],
-                    energy_input_HP_ancillary_off_kWh=added,
-                    energy_input_HP_kWh=input_hp,
-                    energy_input_backup_kWh=delivered_backup,
-                    energy_heating_circ_pump_kWh=heating_pump,
-                    energy_source_circ_pump_kWh=source_pump,
-                    energy_input_total_kWh=input_hp + delivered_backup + heating_pump + source_pump,
-                    energy_extracted_from_source_kWh=r["delivered_hp"] - input_hp,
-                )
-            )
-
-        # TP-12 §6.2: standby, crankcase heater and off mode (eqs. 24–26).
+        # TP-12 §6.2: standby, crankcase heater and off mode (eqs. 24–26), per the last service of each kind.
         heating_on = np.zeros(n, dtype=bool)
         water_on = np.zeros(n, dtype=bool)
-        for r in results:
-            s = r["s"]  # type: ignore[assignment]
-            if s.kind is ServiceKind.WATER:
-                water_on = s.on
+        for stage in stages:
+            if stage.service.kind is ServiceKind.WATER:
+                water_on = stage.service.on
             else:
-                heating_on = s.on
+                heating_on = stage.service.on
         standby, crankcase, off = op.energy_standby_crankcase_off(
-            time_idle,
+            timestep_h - time_running_total,
             timestep_h,
             heating_on,
             water_on,
@@ -756,7 +602,7 @@ class HeatPumpModel:
             spec.power_off,
         )
         result = RunResult(
-            services=service_results,
+            services=results,
             energy_standby_kWh=standby,
             energy_crankcase_heater_mode_kWh=crankcase,
             energy_off_mode_kWh=off,
@@ -764,6 +610,139 @@ class HeatPumpModel:
             time_running_continuous_after_h=continuous_after,
         )
         return result, HeatPumpState(float(continuous_after[-1]) if n else state.time_running_continuous_h)
+
+    def _stage(
+        self,
+        s: _Service,
+        temp_source_K: np.ndarray,
+        temp_ext_C: np.ndarray,
+        timestep_h: float,
+        time_prior: np.ndarray,
+    ) -> _Stage:
+        """Performance and running time of one service (TP-12 §2, §3 and the upper limit of §5.1)."""
+        energy_required = np.where(s.on, s.energy, 0.0)
+        time_available = timestep_h - time_prior
+        limited = op.energy_output_limited(
+            energy_required,
+            s.temp_output_K,
+            s.temp_scaling_K,
+            s.temp_limit_upper_K,
+            self.spec.min_temp_diff_flow_return_for_hp_to_operate,
+        )
+        temp_output_K = np.minimum(s.temp_output_K, s.temp_limit_upper_K)
+        point = self.operating_point(temp_source_K, temp_output_K, temp_ext_C, s.kind, s.temp_spread_emitter_K)
+        time_running = op.running_time(limited, point.thermal_capacity_op_cond_kW, time_available)
+        return _Stage(s, energy_required, time_available, time_prior, point, time_running)
+
+    def _energies(
+        self,
+        stage: _Stage,
+        time_later: np.ndarray,
+        temp_source_K: np.ndarray,
+        timestep_h: float,
+        delay_elapsed: np.ndarray,
+        tariffs: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> ServiceResult:
+        """Energy delivered and consumed by one service (TP-12 §4, §5, §6.1; eqs. 13–23)."""
+        spec = self.spec
+        s, point, time_running = stage.service, stage.point, stage.time_running
+        n = len(time_running)
+        capacity = point.thermal_capacity_op_cond_kW
+        cop = point.cop_op_cond
+        air_sink = spec.sink_type is SinkType.AIR
+
+        load_ratio = time_running / timestep_h
+        if spec.modulating_control:
+            lr_min = op.min_load_ratio_continuous(
+                point.temp_output_K,
+                self._rate_low,
+                self._temp_modulation_low_C,
+                self._rate_55,
+                self.conventions.hem_lrmin_formula,
+            )
+        else:
+            lr_min = np.ones(n)  # an on/off heat pump cannot modulate below full power
+        onoff = (load_ratio > 0.0) & (load_ratio < lr_min)
+        power_full = op.compressor_power_full_load(capacity, cop)
+        power_min = op.compressor_power_min_load(power_full, lr_min)
+        inertia = op.power_inertia(power_min, load_ratio, lr_min, spec.time_constant_onoff_operation, s.time_constant_s)
+
+        # TP-12 §5.1: when the backup heater (or, in a hybrid, the boiler) serves instead of the compressor.
+        cost_effective = None if tariffs is None else op.heat_pump_cost_effective(cop, *tariffs)
+        outside = self._outside_operating_limits(temp_source_K, s.temp_return_feed_K)
+        if spec.backup_ctrl_type is BackupCtrlType.NONE:
+            backup_only = np.zeros(n, dtype=bool)
+            backup_available = np.zeros(n, dtype=bool)
+        else:
+            backup_only = outside
+            if spec.backup_ctrl_type is BackupCtrlType.SUBSTITUTE:
+                inadequate = delay_elapsed & (stage.energy_required > capacity * timestep_h)
+                backup_only = backup_only | (inadequate & (spec.power_max_backup > capacity))
+            backup_available = delay_elapsed & s.on
+        if cost_effective is not None:
+            backup_only = backup_only | ~cost_effective
+            backup_available = backup_available | (s.on & ~cost_effective)
+        hp_runs = s.on & ~backup_only
+
+        # TP-12 §4: delivered (eq. 13) and driving energy, continuous (eq. 14) or on/off (eqs. 15–19).
+        delivered_hp = np.where(hp_runs, capacity * time_running, 0.0)
+        if s.kind is ServiceKind.WATER and air_sink:
+            divisor = op.warm_air_divisor(point.deg_coeff_op_cond, load_ratio, lr_min)
+        else:
+            divisor = np.ones(n)
+        input_onoff = op.energy_input_onoff(power_full, inertia, time_running, divisor)
+        input_at_demand = np.where(hp_runs, np.where(onoff, input_onoff, delivered_hp / cop), 0.0)
+        cycling = hp_runs & onoff
+
+        # TP-12 §6.1: off-cycle energy of the lowest-priority service that ran (eq. 23).
+        applies = s.on & (time_running > 0.0) & ~(time_later > 0.0)
+        if air_sink and s.kind is ServiceKind.WATER:
+            applies = np.zeros(n, dtype=bool)
+        time_off = op.off_cycle_time(
+            timestep_h, stage.time_prior, time_running, load_ratio, lr_min, self.conventions.hem_ancillary_off_term
+        )
+        ancillary = op.energy_ancillary_off(point.deg_coeff_op_cond, power_full, time_off)
+        ancillary_added = np.where(applies & cycling, ancillary / divisor, 0.0)
+        input_hp = input_at_demand + ancillary_added
+
+        # TP-12 §5.2: backup heater output (eqs. 20–22), COP 1.
+        delivered_backup = np.where(
+            backup_available,
+            op.energy_backup(stage.energy_required, delivered_hp, spec.power_max_backup, stage.time_available),
+            0.0,
+        )
+        clamped = s.temp_output_K > s.temp_limit_upper_K
+        capacity_requested = capacity
+        if clamped.any():
+            capacity_requested = np.where(clamped, self._capacity(temp_source_K, s.temp_output_K), capacity)
+        heating_pump = time_running * spec.power_heating_circ_pump
+        source_pump = time_running * spec.power_source_circ_pump
+        return ServiceResult(
+            **{f.name: getattr(point, f.name) for f in fields(OperatingPoint)},
+            service=s.kind.value,
+            energy_output_max_kWh=self._energy_output_max(
+                capacity_requested, outside, stage.time_available, delay_elapsed, s.on, cost_effective
+            ),
+            load_ratio_continuous_min=lr_min,
+            time_running_h=time_running,
+            load_ratio=load_ratio,
+            hp_operating_in_onoff_mode=onoff,
+            use_backup_heater_only=backup_only,
+            hp_cost_effective=cost_effective,
+            compressor_power_min_load_kW=power_min,
+            energy_input_HP_divisor=np.where(cycling, divisor, np.nan),
+            energy_delivered_HP_kWh=delivered_hp,
+            energy_delivered_backup_kWh=delivered_backup,
+            energy_delivered_total_kWh=delivered_hp + delivered_backup,
+            energy_input_HP_at_demand_kWh=input_at_demand,
+            energy_input_HP_ancillary_off_kWh=ancillary_added,
+            energy_input_HP_kWh=input_hp,
+            energy_input_backup_kWh=delivered_backup,
+            energy_heating_circ_pump_kWh=heating_pump,
+            energy_source_circ_pump_kWh=source_pump,
+            energy_input_total_kWh=input_hp + delivered_backup + heating_pump + source_pump,
+            energy_extracted_from_source_kWh=delivered_hp - input_hp,
+        )
 
     def step(
         self,
@@ -774,9 +753,7 @@ class HeatPumpModel:
     ) -> tuple[RunResult, HeatPumpState]:
         """One timestep: scalar conditions and demands, the state carried in and out explicitly."""
         if np.ndim(conditions.temp_ext_C) != 0:
-            raise ValueError(
-                f"step() takes one timestep; temp_ext_C has shape {np.shape(conditions.temp_ext_C)}"
-            )
+            raise ValueError(f"step() takes one timestep; temp_ext_C has shape {np.shape(conditions.temp_ext_C)}")
         return self.run(conditions, services, timestep_h, state)
 
     # --- prediction API ------------------------------------------------------------------------
@@ -822,9 +799,7 @@ class HeatPumpModel:
         )
         temp_source_K = self.source_temperature_K(conditions, len(flow))
         kind = ServiceKind.WATER if hot_water else ServiceKind.SPACE
-        return self.operating_point(
-            temp_source_K, flow + C_TO_K, np.asarray(conditions.temp_ext_C), kind, delta
-        )
+        return self.operating_point(temp_source_K, flow + C_TO_K, np.asarray(conditions.temp_ext_C), kind, delta)
 
     def capacity_kw(
         self,
@@ -835,12 +810,8 @@ class HeatPumpModel:
         temp_internal_C: ArrayLike = EXHAUST_AIR_TEMP_C,
     ) -> np.ndarray:
         """Maximum heat output at outdoor and flow temperatures, kW (TP-12 eqs. 9–10); shape of the inputs."""
-        _, _, _, shaped = self._prediction_inputs(
-            temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C
-        )
-        point = self.performance(
-            temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C=temp_internal_C
-        )
+        _, _, _, shaped = self._prediction_inputs(temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C)
+        point = self.performance(temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C=temp_internal_C)
         return point.thermal_capacity_op_cond_kW.reshape(shaped.shape)
 
     def cop(
@@ -864,13 +835,9 @@ class HeatPumpModel:
         )
         lr = np.ravel(np.broadcast_to(np.asarray(load_ratio, dtype=float), shaped.shape))
         if np.all(lr >= 1.0):
-            point = self.performance(
-                temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C=temp_internal_C
-            )
+            point = self.performance(temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C=temp_internal_C)
             return point.cop_op_cond.reshape(shaped.shape)
-        capacity = self.capacity_kw(
-            temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C=temp_internal_C
-        )
+        capacity = self.capacity_kw(temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C=temp_internal_C)
         demand = SpaceHeatingDemand(
             energy_demand_kWh=np.minimum(lr, 1.0) * np.ravel(capacity),
             temp_flow_C=flow,

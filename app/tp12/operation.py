@@ -65,9 +65,7 @@ def min_load_ratio_continuous(
     if hem_formula:
         clamped = np.minimum(np.maximum(np.asarray(temp_output_K), temp_low_C), TEMP_MIN_MODULATION_HIGH_C)
         return (clamped - temp_low_C) / span * rate_low + (1.0 - (clamped - temp_low_C)) / span * rate_55
-    temp_C = np.minimum(
-        np.maximum(np.asarray(temp_output_K) - C_TO_K, temp_low_C), TEMP_MIN_MODULATION_HIGH_C
-    )
+    temp_C = np.minimum(np.maximum(np.asarray(temp_output_K) - C_TO_K, temp_low_C), TEMP_MIN_MODULATION_HIGH_C)
     return rate_low + (rate_55 - rate_low) * (temp_C - temp_low_C) / span
 
 
@@ -76,9 +74,7 @@ def compressor_power_full_load(capacity_kW: np.ndarray, cop: np.ndarray) -> np.n
     return capacity_kW / cop
 
 
-def compressor_power_min_load(
-    power_full_load_kW: np.ndarray, load_ratio_continuous_min: np.ndarray
-) -> np.ndarray:
+def compressor_power_min_load(power_full_load_kW: np.ndarray, load_ratio_continuous_min: np.ndarray) -> np.ndarray:
     """Compressor power at the lowest continuous load, kW (TP-12 eq. 16)."""
     return power_full_load_kW * load_ratio_continuous_min
 
@@ -91,9 +87,7 @@ def power_inertia(
     time_constant_service_s: float | np.ndarray,
 ) -> np.ndarray:
     """Power due to on/off inertia, kW: zero at LR ≥ LR_cont,min (TP-12 eq. 17)."""
-    cycling = (
-        power_min_load_kW * time_constant_onoff_s * load_ratio * (1.0 - load_ratio) / time_constant_service_s
-    )
+    cycling = power_min_load_kW * time_constant_onoff_s * load_ratio * (1.0 - load_ratio) / time_constant_service_s
     return np.where(load_ratio >= load_ratio_continuous_min, 0.0, cycling)
 
 
@@ -125,9 +119,7 @@ def energy_backup(
     time_available_h: np.ndarray,
 ) -> np.ndarray:
     """Backup heater output: the shortfall, within 0 and its maximum over the time left (TP-12 eqs. 20–22)."""
-    return np.maximum(
-        np.minimum(power_max_backup_kW * time_available_h, energy_required - energy_delivered_hp), 0.0
-    )
+    return np.maximum(np.minimum(power_max_backup_kW * time_available_h, energy_required - energy_delivered_hp), 0.0)
 
 
 def off_cycle_time(
@@ -151,9 +143,7 @@ def off_cycle_time(
     return np.maximum(start - load_ratio / load_ratio_continuous_min * timestep_h, 0.0)
 
 
-def energy_ancillary_off(
-    deg_coeff: np.ndarray, power_full_load_kW: np.ndarray, time_off_h: np.ndarray
-) -> np.ndarray:
+def energy_ancillary_off(deg_coeff: np.ndarray, power_full_load_kW: np.ndarray, time_off_h: np.ndarray) -> np.ndarray:
     """Compressor-unit use in the off part of the cycle, kWh: (1 − Cdh)·P_LR100·t_off (TP-12 eq. 23)."""
     return (1.0 - deg_coeff) * power_full_load_kW * time_off_h
 

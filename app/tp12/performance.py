@@ -9,6 +9,7 @@ the operating flow temperature, clamped outside the tested range (TP-12 §2.2–
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,9 +35,7 @@ def _exergy_power(ratio: np.ndarray) -> np.ndarray:
 
 def ground_source_temperature_C(temp_ext_C: np.ndarray) -> np.ndarray:
     """Brine temperature of a ground-source heat pump, °C: 0.25806·T_o + 2.8387 in [0, 8] (TP-12 eq. 1)."""
-    return np.maximum(
-        GROUND_SOURCE_MIN_C, np.minimum(GROUND_SOURCE_MAX_C, np.asarray(temp_ext_C) * 0.25806 + 2.8387)
-    )
+    return np.maximum(GROUND_SOURCE_MIN_C, np.minimum(GROUND_SOURCE_MAX_C, np.asarray(temp_ext_C) * 0.25806 + 2.8387))
 
 
 def exhaust_air_mixed_source_temperature_C(
@@ -65,27 +64,23 @@ def exhaust_air_mixed_source_temperature_C(
 class FlowTempWeights:
     """Where each operating flow temperature falls between the tested design flow temperatures.
 
-    A value known per design flow temperature (shape ``(N,)`` or ``(N, m)``) is interpolated as
-    ``(1 − w)·v[lo] + w·v[lo + 1]`` with ``w`` clamped to [0, 1]; a single design flow temperature is
-    used as it is.
+    A value known per design flow temperature — ``N`` constants, or ``N`` arrays over the operating
+    points — is interpolated as ``v[lo] + w·(v[lo + 1] − v[lo])`` with ``w`` clamped to [0, 1] (the
+    form of ``numpy.interp``: equal end values give exactly that value); with a single design flow
+    temperature it is used as it is.
     """
 
-    lo: np.ndarray | None
-    w: np.ndarray | None
+    lo: np.ndarray | None  # None with one or two design flow temperatures
+    w: np.ndarray | None  # None with one design flow temperature
 
-    def __call__(self, values: np.ndarray) -> np.ndarray:
+    def __call__(self, values: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         if self.w is None:
             return values[0]
-        lo = self.lo
-        if values.ndim == 1:
-            v0, v1 = (values[0], values[1]) if lo is None else (values[lo], values[lo + 1])
+        if self.lo is None:
+            v0, v1 = values[0], values[1]
         else:
-            if lo is None:
-                v0, v1 = values[0], values[1]
-            else:
-                cols = np.arange(values.shape[1])
-                v0, v1 = values[lo, cols], values[lo + 1, cols]
-        return (1.0 - self.w) * v0 + self.w * v1
+            v0, v1 = np.choose(self.lo, values), np.choose(self.lo + 1, values)
+        return v0 + self.w * (v1 - v0)
 
 
 def flow_temp_weights(data: En14825Data, temp_output_K: np.ndarray) -> FlowTempWeights:
@@ -95,27 +90,35 @@ def flow_temp_weights(data: En14825Data, temp_output_K: np.ndarray) -> FlowTempW
         return FlowTempWeights(lo=None, w=None)
     temp_C = np.asarray(temp_output_K, dtype=float) - C_TO_K
     if len(dfts) == 2:
-        return FlowTempWeights(lo=None, w=np.clip((temp_C - dfts[0]) / (dfts[1] - dfts[0]), 0.0, 1.0))
-    lo = np.clip(np.searchsorted(dfts, temp_C, side="right") - 1, 0, len(dfts) - 2)
-    return FlowTempWeights(lo=lo, w=np.clip((temp_C - dfts[lo]) / (dfts[lo + 1] - dfts[lo]), 0.0, 1.0))
+        lo = None
+        w = np.clip((temp_C - dfts[0]) / (dfts[1] - dfts[0]), 0.0, 1.0)
+    else:
+        lo = np.clip(np.searchsorted(dfts, temp_C, side="right") - 1, 0, len(dfts) - 2)
+        w = np.clip((temp_C - dfts[lo]) / (dfts[lo + 1] - dfts[lo]), 0.0, 1.0)
+    return FlowTempWeights(lo=lo, w=w)
 
 
 # --- COP, exergetic path (TP-12 eqs. 4–8, 11) -------------------------------------------------------
 
 
+def exergy_scaling(data: En14825Data, temp_source_K: np.ndarray, temp_output_K: np.ndarray) -> list[np.ndarray]:
+    """[(θ_out,cld/θ_in,cld) / (θ_out/θ_in)]^n_exer per design flow temperature (TP-12 eqs. 6 and 10)."""
+    return [
+        _exergy_power((outlet_cld * temp_source_K) / (temp_output_K * source_cld))
+        for outlet_cld, source_cld in zip(data.temp_outlet_cld_K.tolist(), data.temp_source_cld_K.tolist(), strict=True)
+    ]
+
+
 def exergetic_load_ratio(
-    data: En14825Data,
-    weights: FlowTempWeights,
-    temp_source_K: np.ndarray,
-    temp_output_K: np.ndarray,
-    carnot_cop_op: np.ndarray,
+    data: En14825Data, weights: FlowTempWeights, carnot_cop_op: np.ndarray, scaling: list[np.ndarray]
 ) -> np.ndarray:
     """Exergetic load ratio at operating conditions, at least 1 per design flow temperature (TP-12 eq. 6)."""
-    ratio = (data.temp_outlet_cld_K[:, None] * temp_source_K) / (
-        temp_output_K * data.temp_source_cld_K[:, None]
+    return weights(
+        [
+            np.maximum(1.0, (carnot_cop_op / carnot_cld) * scaled)
+            for carnot_cld, scaled in zip(data.carnot_cop_cld.tolist(), scaling, strict=True)
+        ]
     )
-    per_dft = (carnot_cop_op / data.carnot_cop_cld[:, None]) * _exergy_power(ratio)
-    return weights(np.maximum(1.0, per_dft))
 
 
 @dataclass(frozen=True)
@@ -130,26 +133,35 @@ class LoadRatioBrackets:
     deg_coeff_above: np.ndarray
 
 
-def load_ratio_brackets(
-    data: En14825Data, weights: FlowTempWeights, load_ratio: np.ndarray
-) -> LoadRatioBrackets:
+def load_ratio_brackets(data: En14825Data, weights: FlowTempWeights, load_ratio: np.ndarray) -> LoadRatioBrackets:
     """Nearest test load ratios below/above ``load_ratio`` with their efficiencies and Cdh (TP-12 eqs. 7, 11).
 
     In test-temperature order, the first record whose theoretical load ratio exceeds the operating one
     and its predecessor bracket it; beyond the last record the last two are used (extrapolation).
     """
-    fields: list[list[np.ndarray]] = [[] for _ in range(6)]
+    below: list[list[np.ndarray]] = []
+    above: list[list[np.ndarray]] = []
     for s in data.sets:
-        above_mask = s.theoretical_load_ratio[None, :] > load_ratio[:, None]
-        first = above_mask.argmax(axis=1)
-        idx = np.where(above_mask[np.arange(len(first)), first], first, len(s.theoretical_load_ratio) - 1)
-        for slot, values in enumerate(
-            (s.theoretical_load_ratio, s.exergetic_efficiency, s.degradation_coeff)
-        ):
-            fields[2 * slot].append(values[idx - 1])
-            fields[2 * slot + 1].append(values[idx])
-    lr_b, lr_a, eff_b, eff_a, cdh_b, cdh_a = (weights(np.array(f)) for f in fields)
+        idx = _first_record_above(s.theoretical_load_ratio, s.load_ratios_ascending, load_ratio)
+        below.append([np.take(row, idx - 1) for row in s.bracket_table])
+        above.append([np.take(row, idx) for row in s.bracket_table])
+    lr_b, eff_b, cdh_b = (weights([rows[k] for rows in below]) for k in range(3))
+    lr_a, eff_a, cdh_a = (weights([rows[k] for rows in above]) for k in range(3))
     return LoadRatioBrackets(lr_b, lr_a, eff_b, eff_a, cdh_b, cdh_a)
+
+
+def _first_record_above(theoretical_lr: np.ndarray, ascending: bool, load_ratio: np.ndarray) -> np.ndarray:
+    """Index of the first record (from the second) whose load ratio exceeds ``load_ratio``; else the last."""
+    last = len(theoretical_lr) - 1
+    if ascending:  # count the records at or below: cheaper than a search for five records
+        idx = np.ones(len(load_ratio), dtype=np.intp)
+        for value in theoretical_lr[1:last]:
+            idx += load_ratio >= value
+        return idx
+    above_mask = theoretical_lr[None, :] > load_ratio[:, None]
+    first = above_mask.argmax(axis=1)
+    found = above_mask[np.arange(len(first)), first]
+    return np.maximum(np.where(found, first, last), 1)
 
 
 def interpolate_in_load_ratio(
@@ -185,11 +197,14 @@ def temp_spread_correction(
     temp_spread_emitter_K: np.ndarray | float,
 ) -> np.ndarray:
     """Correction of COP for the emitter temperature spread differing from the test spread (TP-12 eq. 8)."""
-    spread_test = data.temp_spread_test_K[:, None]
-    per_dft = 1.0 - ((spread_test - temp_spread_emitter_K) / 2.0) / (
-        temp_output_K - spread_test / 2.0 + TEMP_DIFF_CONDENSER_K - temp_source_K + temp_diff_evaporator_K
+    return weights(
+        [
+            1.0
+            - ((spread_test - temp_spread_emitter_K) / 2.0)
+            / (temp_output_K - spread_test / 2.0 + TEMP_DIFF_CONDENSER_K - temp_source_K + temp_diff_evaporator_K)
+            for spread_test in data.temp_spread_test_K.tolist()
+        ]
     )
-    return weights(per_dft)
 
 
 # --- COP, regression path (TP-12 eqs. 2–3) ---------------------------------------------------------
@@ -207,41 +222,49 @@ def cop_regression(
     For heat pumps tested at fixed source and flow temperatures; the lift under operating conditions
     is floored at 6 K. The temperature-spread correction is applied by the caller.
     """
-    c = data.regression_coeffs
-    cop_T0 = c[:, 0:1] + c[:, 1:2] * temp_ext_C + c[:, 2:3] * (temp_ext_C * temp_ext_C)
     lift_op = np.maximum(temp_output_K - temp_source_K, TEMP_DIFF_LIMIT_LOW_K)
-    per_dft = (
-        cop_T0
-        * temp_output_K
-        * (data.temp_outlet_cld_K[:, None] - data.temp_source_cld_K[:, None])
-        / (data.temp_outlet_cld_K[:, None] * lift_op)
+    temp_ext_squared = temp_ext_C * temp_ext_C
+    return weights(
+        [
+            (c0 + c1 * temp_ext_C + c2 * temp_ext_squared)
+            * temp_output_K
+            * (outlet_cld - source_cld)
+            / (outlet_cld * lift_op)
+            for (c0, c1, c2), outlet_cld, source_cld in zip(
+                data.regression_coeffs.tolist(),
+                data.temp_outlet_cld_K.tolist(),
+                data.temp_source_cld_K.tolist(),
+                strict=True,
+            )
+        ]
     )
-    return weights(per_dft)
 
 
 # --- thermal capacity (TP-12 §2.3) -----------------------------------------------------------------
 
 
-def capacity_variable_speed(
-    data: En14825Data, weights: FlowTempWeights, temp_source_K: np.ndarray, temp_output_K: np.ndarray
-) -> np.ndarray:
+def capacity_variable_speed(data: En14825Data, weights: FlowTempWeights, scaling: list[np.ndarray]) -> np.ndarray:
     """Capacity of a variable-capacity heat pump, kW, scaled from the coldest test (TP-12 eq. 10)."""
-    ratio = (data.temp_outlet_cld_K[:, None] * temp_source_K) / (
-        temp_output_K * data.temp_source_cld_K[:, None]
-    )
-    return weights(data.capacity_cld_kW[:, None] * _exergy_power(ratio))
+    return weights([cap_cld * scaled for cap_cld, scaled in zip(data.capacity_cld_kW.tolist(), scaling, strict=True)])
 
 
 def capacity_fixed_speed(
     data: En14825Data, weights: FlowTempWeights, temp_source_K: np.ndarray, temp_output_K: np.ndarray
 ) -> np.ndarray:
     """Capacity of a fixed-capacity heat pump, kW: linear in lift between coldest test and D (TP-12 eq. 9)."""
-    lift_cld = (data.temp_outlet_cld_K - data.temp_source_cld_K)[:, None]
-    lift_D = (data.temp_outlet_D_K - data.temp_source_D_K)[:, None]
     lift_op = temp_output_K - temp_source_K
-    cap_cld = data.capacity_cld_kW[:, None]
-    per_dft = cap_cld + (data.capacity_D_kW[:, None] - cap_cld) * ((lift_cld - lift_op) / (lift_cld - lift_D))
-    return weights(per_dft)
+    return weights(
+        [
+            cap_cld + (cap_D - cap_cld) * ((lift_cld - lift_op) / (lift_cld - lift_D))
+            for cap_cld, cap_D, lift_cld, lift_D in zip(
+                data.capacity_cld_kW.tolist(),
+                data.capacity_D_kW.tolist(),
+                (data.temp_outlet_cld_K - data.temp_source_cld_K).tolist(),
+                (data.temp_outlet_D_K - data.temp_source_D_K).tolist(),
+                strict=True,
+            )
+        ]
+    )
 
 
 def operating_carnot_cop(temp_source_K: np.ndarray, temp_output_K: np.ndarray) -> np.ndarray:

@@ -65,9 +65,7 @@ class En14825Record(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    test_letter: str = Field(
-        description="EN 14825 test condition: A, B, C, D or F (further points, e.g. F2, allowed)"
-    )
+    test_letter: str = Field(description="EN 14825 test condition: A, B, C, D or F (further points, e.g. F2, allowed)")
     design_flow_temp: FiniteFloat = Field(description="design flow temperature of the test set, °C")
     temp_outlet: FiniteFloat = Field(description="water (or air) outlet temperature during the test, °C")
     temp_source: FiniteFloat = Field(description="source temperature during the test, °C")
@@ -123,9 +121,7 @@ class HeatPumpSpec(BaseModel):
     @model_validator(mode="after")
     def _one_source_of_test_data(self) -> HeatPumpSpec:
         if (self.test_data is None) == (self.keymark is None):
-            raise ValueError(
-                "give exactly one of test_data (EN 14825 records) or keymark (manufacturer + model)"
-            )
+            raise ValueError("give exactly one of test_data (EN 14825 records) or keymark (manufacturer + model)")
         if self.source_type is SourceType.HEAT_NETWORK and self.temp_distribution_heat_network is None:
             raise ValueError("temp_distribution_heat_network is required for a HeatNetwork source")
         if self.source_type is SourceType.EXHAUST_AIR_MIXED and None in (
@@ -139,7 +135,5 @@ class HeatPumpSpec(BaseModel):
         if self.modulating_control:
             low = "min_modulation_rate_20" if self.sink_type is SinkType.AIR else "min_modulation_rate_35"
             if getattr(self, low) is None:
-                raise ValueError(
-                    f"{low} is required for a modulating heat pump with a {self.sink_type.value} sink"
-                )
+                raise ValueError(f"{low} is required for a modulating heat pump with a {self.sink_type.value} sink")
         return self

@@ -71,6 +71,8 @@ class DesignFlowTests:
     theoretical_load_ratio: np.ndarray
     regression_coeffs: np.ndarray  # c0, c1, c2 of COP = c0 + c1·T + c2·T² (T = test temperature, °C)
     index_D: int
+    load_ratios_ascending: bool  # theoretical load ratios non-decreasing in test order (the usual case)
+    bracket_table: np.ndarray  # rows: theoretical load ratio, exergetic efficiency, Cdh (for eqs. 7, 11)
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,7 @@ class En14825Data:
 
 
 def _describe(index: int, record: En14825Record) -> str:
-    return (
-        f"test_data record {index} (letter {record.test_letter!r}, "
-        f"design flow {record.design_flow_temp:g} °C)"
-    )
+    return f"test_data record {index} (letter {record.test_letter!r}, design flow {record.design_flow_temp:g} °C)"
 
 
 def _check_records(records: Sequence[En14825Record]) -> dict[float, list[tuple[int, En14825Record]]]:
@@ -132,9 +131,7 @@ def _check_records(records: Sequence[En14825Record]) -> dict[float, list[tuple[i
             )
         if record.capacity <= 0 or record.cop <= 0:
             field = "capacity" if record.capacity <= 0 else "cop"
-            raise TestDataError(
-                f"{where}: field {field!r} is {getattr(record, field)!r}; it must be positive"
-            )
+            raise TestDataError(f"{where}: field {field!r} is {getattr(record, field)!r}; it must be positive")
         if record.temp_outlet <= record.temp_source:
             raise TestDataError(
                 f"{where}: field 'temp_outlet' is {record.temp_outlet:g} °C, not above temp_source "
@@ -181,6 +178,7 @@ def _design_flow_tests(dft: float, members: list[tuple[int, En14825Record]]) -> 
     temp_source_K = np.array([adjusted[i][1] for i in order]) + C_TO_K
     temp_outlet_K = np.array([r.temp_outlet for r in records], dtype=float) + C_TO_K
     cop = np.array([r.cop for r in records], dtype=float)
+    degradation_coeff = np.array([r.degradation_coeff for r in records], dtype=float)
     carnot = carnot_cop(temp_source_K, temp_outlet_K)
     # Theoretical load ratio at each test point relative to the coldest (TP-12 eq. 6 at test conditions).
     ratio = (temp_outlet_K[0] * temp_source_K) / (temp_source_K[0] * temp_outlet_K)
@@ -194,12 +192,14 @@ def _design_flow_tests(dft: float, members: list[tuple[int, En14825Record]]) -> 
         temp_outlet_K=temp_outlet_K,
         capacity_kW=np.array([r.capacity for r in records], dtype=float),
         cop=cop,
-        degradation_coeff=np.array([r.degradation_coeff for r in records], dtype=float),
+        degradation_coeff=degradation_coeff,
         carnot_cop=carnot,
         exergetic_efficiency=cop / carnot,
         theoretical_load_ratio=theoretical_lr,
         regression_coeffs=np.asarray(polynomial.polyfit(temp_test, cop, 2), dtype=float),  # TP-12 eq. 2
         index_D=letters.index("D"),
+        load_ratios_ascending=bool(np.all(np.diff(theoretical_lr) >= 0.0)),
+        bracket_table=np.vstack([theoretical_lr, cop / carnot, degradation_coeff]),
     )
 
 
@@ -213,9 +213,7 @@ def prepare_test_data(records: Sequence[En14825Record]) -> En14825Data:
 
     def mean_A_to_D(s: DesignFlowTests, field: str) -> float:
         values = getattr(s, field)
-        return (
-            sum(float(values[i]) for i, letter in enumerate(s.letters) if letter in NON_BIVALENT_LETTERS) / 4
-        )
+        return sum(float(values[i]) for i, letter in enumerate(s.letters) if letter in NON_BIVALENT_LETTERS) / 4
 
     return En14825Data(
         sets=sets,
@@ -243,15 +241,11 @@ def interpolate_air_flow_rate(
     returns the lowest tested air flow rate (for the overventilation ratio) and the records.
     """
     if not np.isfinite(throughput_l_per_s) or throughput_l_per_s <= 0:
-        raise TestDataError(
-            f"exhaust air throughput is {throughput_l_per_s!r} l/s; a positive number is required"
-        )
+        raise TestDataError(f"exhaust air throughput is {throughput_l_per_s!r} l/s; a positive number is required")
     by_rate: dict[float, dict[tuple[float, str, float, float, float], En14825Record]] = {}
     for index, record in enumerate(records):
         if record.air_flow_rate is None:
-            raise TestDataError(
-                f"{_describe(index, record)}: field 'air_flow_rate' is missing (exhaust-air source)"
-            )
+            raise TestDataError(f"{_describe(index, record)}: field 'air_flow_rate' is missing (exhaust-air source)")
         key = (
             record.design_flow_temp,
             record.test_letter,
@@ -273,9 +267,7 @@ def interpolate_air_flow_rate(
     for key, record in first.items():
 
         def interp(field: str, key: tuple[float, str, float, float, float] = key) -> float:
-            return float(
-                np.interp(throughput_l_per_s, rates, [getattr(by_rate[r][key], field) for r in rates])
-            )
+            return float(np.interp(throughput_l_per_s, rates, [getattr(by_rate[r][key], field) for r in rates]))
 
         interpolated.append(
             record.model_copy(
