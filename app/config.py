@@ -355,6 +355,12 @@ class SequencingConfig(Model):
     site_kw_limit: float | None = Field(None, gt=0)
     min_on_min: float = Field(10.0, ge=0, le=120)
     min_off_min: float = Field(5.0, ge=0, le=120)
+    stage_delay_min: float = Field(15.0, ge=0, le=240, description="need held this long before staging up or down")
+    stage_down_fraction: float = Field(0.7, gt=0, lt=1,
+                                       description="stage down when the load fits this share of one unit fewer")
+    lead_rotation_h: float = Field(24.0, gt=0, le=10000,
+                                   description="lead changes when its run hours exceed another unit's by this")
+    defer_dhw_in_peak: bool = Field(True, description="start no DHW boost or reheat inside a peak-tariff window")
 
 
 class MonitoringConfig(Model):
