@@ -83,7 +83,8 @@ async def test_guarded_writes_refuse_unwritable_and_out_of_range_and_verify_good
     good = await device.write(MAP.by_name["flow_setpoint"], 48.5, "weather compensation")
     assert good.outcome == "verified"
     assert plant.flow_setpoint_c == pytest.approx(48.5) and plant.bms_control  # precondition set first
-    assert [(p, o) for p, o, _ in recorder.rows] == [
+    assert recorder.rows[0] == ("heartbeat", "written", "heartbeat started")  # the first poll starts the watchdog
+    assert [(p, o) for p, o, _ in recorder.rows[1:]] == [
         ("flow_temp", "refused"), ("flow_setpoint", "refused"), ("bms_control", "verified"),
         ("flow_setpoint", "verified")]
     again = await device.write(MAP.by_name["flow_setpoint"], 50.0, "weather compensation")

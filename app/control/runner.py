@@ -69,7 +69,7 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
             await sim.start()
             simulators.append(sim)
             plants.append(plant)
-    plant_io = ModbusPlantIO(site, clock, historian.record_write, site_dir)
+    plant_io = ModbusPlantIO(site, clock, historian.record_write, site_dir, events=historian.record_event)
     supervisor = Supervisor(site, plant_io, historian, clock)
     period = site.control.cycle_s
     began = clock.monotonic()
@@ -84,7 +84,10 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
             for plant in plants:
                 plant.step(period)
     finally:
-        await plant_io.close()
+        try:
+            await plant_io.release()  # hand each unit back to its own control
+        finally:
+            await plant_io.close()
         for sim in simulators:
             await sim.stop()
         engine.dispose()
