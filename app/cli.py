@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.audit.cli import l8_export, l8_verify
 from app.config import SiteConfig, SourceError, database_url, load_site
 from app.devices import cli as devices_cli
 from app.monitoring.cli import cop_app
@@ -22,6 +23,8 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(cop_app, name="cop")
 cli.add_typer(tp12_app, name="tp12")
 cli.command("check-map")(devices_cli.check_map)
+cli.command("l8-export")(l8_export)
+cli.command("l8-verify")(l8_verify)
 console = Console()
 
 EXIT_INVALID = 2

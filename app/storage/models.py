@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -90,6 +90,7 @@ class L8Record(Base):
 
     __tablename__ = "l8_records"
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger)  # per site, from 1, no gaps (part of the hash)
     ts: Mapped[datetime]
     site: Mapped[str] = mapped_column(String(80))
     cylinder: Mapped[str] = mapped_column(String(80))
@@ -99,7 +100,18 @@ class L8Record(Base):
     data: Mapped[dict[str, Any] | None]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
-    __table_args__ = (Index("ix_l8_records_site_ts", "site", "ts"),)
+    __table_args__ = (Index("ix_l8_records_site_ts", "site", "ts"),
+                      UniqueConstraint("site", "seq", name="uq_l8_records_site_seq"))
+
+
+class CopDaily(Base):
+    """One heat pump's COP figures for one local day, as canonical JSON (a recomputation is byte-identical)."""
+
+    __tablename__ = "cop_daily"
+    site: Mapped[str] = mapped_column(String(80), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(80), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # local date, YYYY-MM-DD
+    figures: Mapped[str] = mapped_column(Text)
 
 
 class ControllerState(Base):
