@@ -7,7 +7,8 @@ and deterministic. The year is run three ways: vectorised hourly (8760 steps), v
 (17520 steps), and one timestep at a time through ``HeatPumpModel.step`` carrying the state; the
 vectorised and step-by-step results must be identical, bit for bit.
 
-Prints one ``name: value unit`` line per figure. The reference implementation of TP-12 (HEM, one
+Also times the prediction API (``HeatPumpModel.cop``) for one query and for 1000. Prints one
+``name: value unit`` line per figure. The reference implementation of TP-12 (HEM, one
 object call per service per timestep) takes about 0.48 s for an hourly year on this machine class.
 
     python benchmarks/bench_tp12.py
@@ -152,6 +153,11 @@ def main() -> None:
     identical = vec.keys() == sca.keys() and all(np.array_equal(vec[k], sca[k], equal_nan=True) for k in vec)
     max_diff = max(float(np.nanmax(np.abs(vec[k] - sca[k]), initial=0.0)) for k in vec)
 
+    outdoor_grid = np.linspace(-15.0, 15.0, 1000)
+    t_cop_scalar = best_time(lambda: hp.cop(2.0, 45.0, 5.0), 200)
+    t_cop_part_load = best_time(lambda: hp.cop(2.0, 45.0, 5.0, load_ratio=0.3), 200)
+    t_cop_array = best_time(lambda: hp.cop(outdoor_grid, 45.0, 5.0), 50)
+
     delivered = float(vector_result.energy_delivered_kWh.sum())
     electricity = float(vector_result.energy_input_kWh.sum())
     backup = float(sum(s.energy_delivered_backup_kWh.sum() for s in vector_result.services))
@@ -167,6 +173,9 @@ def main() -> None:
     print(f"identity_vectorised_vs_step_by_step: {'identical' if identical else 'DIFFERENT'} bool")
     print(f"identity_arrays_compared: {len(vec)} arrays")
     print(f"identity_max_abs_difference: {max_diff:.3g} -")
+    print(f"prediction_cop_scalar: {t_cop_scalar * 1e6:.0f} us")
+    print(f"prediction_cop_scalar_part_load: {t_cop_part_load * 1e6:.0f} us")
+    print(f"prediction_cop_1000_points: {t_cop_array * 1e6:.0f} us")
     print(f"annual_heat_delivered: {delivered:.0f} kWh")
     print(f"annual_backup_heat: {backup:.0f} kWh")
     print(f"annual_electricity: {electricity:.0f} kWh")

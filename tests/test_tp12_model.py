@@ -294,3 +294,14 @@ def test_bracket_search_is_the_same_without_the_ascending_shortcut() -> None:
     weights = perf.flow_temp_weights(data, np.full(101, 318.15))
     fast, general = perf.load_ratio_brackets(data, weights, lr), perf.load_ratio_brackets(unsorted, weights, lr)
     assert all(np.array_equal(getattr(fast, f), getattr(general, f)) for f in vars(fast))
+
+
+def test_three_design_flow_temperatures_interpolate_between_the_bracketing_pair() -> None:
+    set_45 = [{**r, "design_flow_temp": 45, "temp_outlet": r["temp_outlet"] + 9, "cop": r["cop"] - 0.7} for r in SET_35]
+    three = HeatPumpModel.from_records(SET_35 + set_45 + SET_55)
+    low = HeatPumpModel.from_records(SET_35 + set_45)
+    high = HeatPumpModel.from_records(set_45 + SET_55)
+    outdoor = np.array([-5.0, 3.0, 10.0])
+    for flow, pair in ((40.0, low), (50.0, high)):
+        assert np.allclose(three.cop(outdoor, flow), pair.cop(outdoor, flow), rtol=1e-13)
+        assert np.allclose(three.capacity_kw(outdoor, flow), pair.capacity_kw(outdoor, flow), rtol=1e-13)

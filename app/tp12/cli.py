@@ -10,6 +10,10 @@ Where the model follows the TP-12 paper and the reference follows HEM v0.24 (see
 a difference that disappears when exactly that departure is reproduced, on a quantity the departure
 reaches, is reported as that departure rather than as a mismatch. Where the vectors give
 ``load_ratio_continuous_min_intended_interp``, the model's minimum modulation rate must equal it.
+
+``energy_output_max_kWh_return_C_as_emitters`` (HEM's emitter module passing the return temperature
+in °C where kelvin is expected) is an emitter-side slip, not a heat pump quantity; it is not produced
+and is listed as such. The heat pump's own figure is ``energy_output_max_kWh_return_K``.
 """
 
 from __future__ import annotations
@@ -354,9 +358,9 @@ def _print_report(report: CheckReport, path: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     table = Table(title=f"{path.name}: {report.cases} cases")
-    table.add_column("quantity")
+    table.add_column("quantity", no_wrap=True)
     table.add_column("compared", justify="right")
     table.add_column("worst rel. error", justify="right")
     table.add_column("status")

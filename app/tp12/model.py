@@ -15,7 +15,8 @@ state carried explicitly, and gives bit-identical numbers.
 
 Prediction API for controllers (the hybrid crossover calls these every cycle)::
 
-    hp = HeatPumpModel.from_keymark("Vaillant", "aroTHERM plus VWL 105/6 A 230V")
+    hp = HeatPumpModel.from_keymark("Vaillant", "VWL 105/5 AS + VWL 127/5 IS", modulating_control=True,
+                                    min_modulation_rate_35=0.3, min_modulation_rate_55=0.35)
     hp.cop(temp_outdoor_C=[-3, 7], temp_flow_C=45.0, emitter_delta_t_K=5.0)      # steady-state COP
     hp.cop(7.0, 35.0, load_ratio=0.3)      # effective COP over an hour at 30 % load (cycling losses)
     hp.capacity_kw(-3.0, 45.0)             # maximum heat output, kW
@@ -758,28 +759,29 @@ class HeatPumpModel:
 
     # --- prediction API ------------------------------------------------------------------------
 
-    def _prediction_inputs(
+    def _predict(
         self,
         temp_outdoor_C: ArrayLike,
         temp_flow_C: ArrayLike,
         emitter_delta_t_K: ArrayLike,
         temp_internal_C: ArrayLike,
-    ) -> tuple[Conditions, np.ndarray, np.ndarray, np.ndarray]:
-        outdoor, flow, delta, internal = np.broadcast_arrays(
-            np.asarray(temp_outdoor_C, dtype=float),
-            np.asarray(temp_flow_C, dtype=float),
-            np.asarray(emitter_delta_t_K, dtype=float),
-            np.asarray(temp_internal_C, dtype=float),
+        load_ratio: ArrayLike = 1.0,
+        kind: ServiceKind = ServiceKind.SPACE,
+    ) -> tuple[OperatingPoint, Conditions, np.ndarray, tuple[int, ...]]:
+        """Operating point at broadcast query inputs, flattened; also the conditions, load ratios, shape."""
+        arrays = np.broadcast_arrays(
+            *(
+                np.asarray(a, dtype=float)
+                for a in (temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C, load_ratio)
+            )
         )
-        shape = outdoor.shape
-        outdoor, flow, delta, internal = (np.ravel(a) for a in (outdoor, flow, delta, internal))
+        outdoor, flow, delta, internal, lr = (np.ravel(a) for a in arrays)
         conditions = Conditions(
-            temp_ext_C=outdoor,
-            temp_internal_C=internal,
-            temp_ext_annual_C=outdoor,
-            temp_ext_monthly_C=outdoor,
+            temp_ext_C=outdoor, temp_internal_C=internal, temp_ext_annual_C=outdoor, temp_ext_monthly_C=outdoor
         )
-        return conditions, flow, delta, np.empty(shape)
+        temp_source_K = self.source_temperature_K(conditions, len(outdoor))
+        point = self.operating_point(temp_source_K, flow + C_TO_K, outdoor, kind, delta)
+        return point, conditions, lr, arrays[0].shape
 
     def performance(
         self,
@@ -794,12 +796,8 @@ class HeatPumpModel:
 
         Water-source heat pumps take the outdoor temperature as their annual/monthly average here.
         """
-        conditions, flow, delta, _ = self._prediction_inputs(
-            temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C
-        )
-        temp_source_K = self.source_temperature_K(conditions, len(flow))
         kind = ServiceKind.WATER if hot_water else ServiceKind.SPACE
-        return self.operating_point(temp_source_K, flow + C_TO_K, np.asarray(conditions.temp_ext_C), kind, delta)
+        return self._predict(temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C, kind=kind)[0]
 
     def capacity_kw(
         self,
@@ -810,9 +808,8 @@ class HeatPumpModel:
         temp_internal_C: ArrayLike = EXHAUST_AIR_TEMP_C,
     ) -> np.ndarray:
         """Maximum heat output at outdoor and flow temperatures, kW (TP-12 eqs. 9–10); shape of the inputs."""
-        _, _, _, shaped = self._prediction_inputs(temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C)
-        point = self.performance(temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C=temp_internal_C)
-        return point.thermal_capacity_op_cond_kW.reshape(shaped.shape)
+        point, _, _, shape = self._predict(temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C)
+        return point.thermal_capacity_op_cond_kW.reshape(shape)
 
     def cop(
         self,
@@ -830,23 +827,22 @@ class HeatPumpModel:
         over compressor energy including on/off inertia and off-cycle losses (eqs. 17–18, 23), exactly as
         :meth:`run` computes it (circulation pumps and standby excluded).
         """
-        conditions, flow, delta, shaped = self._prediction_inputs(
-            temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C
+        point, conditions, lr, shape = self._predict(
+            temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C, load_ratio
         )
-        lr = np.ravel(np.broadcast_to(np.asarray(load_ratio, dtype=float), shaped.shape))
         if np.all(lr >= 1.0):
-            point = self.performance(temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C=temp_internal_C)
-            return point.cop_op_cond.reshape(shaped.shape)
-        capacity = self.capacity_kw(temp_outdoor_C, temp_flow_C, emitter_delta_t_K, temp_internal_C=temp_internal_C)
+            return point.cop_op_cond.reshape(shape)
+        flow_C = point.temp_output_K - C_TO_K
+        delta = np.ravel(np.broadcast_to(np.asarray(emitter_delta_t_K, dtype=float), shape))
         demand = SpaceHeatingDemand(
-            energy_demand_kWh=np.minimum(lr, 1.0) * np.ravel(capacity),
-            temp_flow_C=flow,
-            temp_return_C=flow - delta,
+            energy_demand_kWh=np.minimum(lr, 1.0) * point.thermal_capacity_op_cond_kW,
+            temp_flow_C=flow_C,
+            temp_return_C=flow_C - delta,
             temp_diff_emit_dsgn_K=delta,
-            temp_limit_upper_C=np.maximum(flow, 0.0) + 1.0,
+            temp_limit_upper_C=flow_C,  # at its limit, not above it: no clamp
         )
         result, _ = self.run(conditions, [demand], 1.0)
         service = result.services[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             effective = service.energy_delivered_HP_kWh / service.energy_input_HP_kWh
-        return np.where(lr >= 1.0, service.cop_op_cond, effective).reshape(shaped.shape)
+        return np.where(lr >= 1.0, point.cop_op_cond, effective).reshape(shape)
