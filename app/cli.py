@@ -25,6 +25,8 @@ cli.add_typer(tp12_app, name="tp12")
 cli.command("check-map")(devices_cli.check_map)
 cli.command("l8-export")(l8_export)
 cli.command("l8-verify")(l8_verify)
+cli.command("probe")(devices_cli.probe)
+cli.command("simulator")(devices_cli.simulator)
 console = Console()
 
 EXIT_INVALID = 2
