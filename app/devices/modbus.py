@@ -7,10 +7,11 @@ isolated, and the split is remembered. Writes go only to points the map marks wr
 limits (refused, never clamped), only beyond the deadband, never more often than the map allows, after the
 map's control preconditions, and are verified by reading back. Every write and every refusal is recorded.
 
-Stale quality: a point with a ``poll_interval_s`` is read only that often; between reads its last reading is
-served as it was (with its original timestamp) while younger than the point's allowed age, and as STALE (no
-number) once older. A counter that simply has not changed is fresh: only a reading that was not refreshed is
-stale. A point without a poll interval is read every poll, so it is either fresh or a comms error.
+Stale quality: a point with a ``poll_interval_s`` (a slow value such as an energy counter) is read only that
+often; between reads, and when the device refuses to give it (an exception reply), its last reading is served
+as it was (with its original timestamp) while younger than the point's allowed age, and as STALE (no number)
+once older. A counter that simply has not changed is fresh: only a reading that was not refreshed is stale.
+A point without a poll interval is read every poll, so it is either fresh or a comms error.
 
 Comms: a failed poll backs off exponentially (1 s doubling to 60 s) before the device is tried again; after
 ``comms_lost_after`` consecutive failures the device is marked comms-lost and an event recorded, and a
@@ -64,6 +65,10 @@ class ReadBlock:
     count: int
     points: tuple[Point, ...]
     interval_s: float | None = None
+
+    @property
+    def span(self) -> tuple[Table, int, int]:
+        return (self.table, self.start, self.count)
 
 
 @dataclass(slots=True)
@@ -213,7 +218,7 @@ class ModbusDevice:
         self.health = Health()
         self.blocks = plan_reads(regmap)
         self.last: dict[str, Reading] = {}
-        self._due: dict[ReadBlock, float] = {}
+        self._due: dict[tuple[Table, int, int], float] = {}  # slow block -> when it is next read
         self._last_write_at: dict[str, float] = {}
         self._found: dict[str, float] = {}  # precondition values found before this supervisor changed them
         self._retry_at = -math.inf
@@ -271,14 +276,19 @@ class ModbusDevice:
         readings: dict[str, Reading] = {}
         try:
             for block in list(self.blocks):
-                if block.interval_s is not None and now < self._due.get(block, -math.inf):
+                if block.interval_s is not None and now < self._due.get(block.span, -math.inf):
                     readings.update(self._cached(block, ts))
                     continue
                 fresh = await self._read_block(block, ts)
-                self.last.update(fresh)
-                readings.update(fresh)
                 if block.interval_s is not None:
-                    self._due[block] = now + block.interval_s
+                    refused = [p for p in block.points if fresh[p.name].quality is Quality.COMM_ERROR]
+                    if refused:  # a slow value the device would not give now: the last one while young enough
+                        fresh.update(self._cached(ReadBlock(block.table, block.start, block.count, tuple(refused)),
+                                                  ts))
+                    else:
+                        self._due[block.span] = now + block.interval_s
+                self.last.update({name: r for name, r in fresh.items() if r.quality is not Quality.STALE})
+                readings.update(fresh)
         except COMM_ERRORS as exc:
             return self._failed(exc, ts, now)
         self._answered(ts)

@@ -345,8 +345,8 @@ class ModbusSimulator:
     def _trace(self, sending: bool, frame: bytes) -> bytes:
         """Packet hook: drop or corrupt replies, or cut the connection, for units with such faults."""
         image = self.images.get(self._unit_of(frame) or -1)
-        if image is None:
-            return frame
+        if image is None:  # pymodbus answers an unknown unit with exception 4; a real RTU slave stays silent
+            return b"" if sending and self.serial is not None else frame
         if not sending:
             fault = image.fault("disconnect")
             if fault is not None:
