@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from app import yamlsrc
+from app.tp12.records import HeatPumpSpec
 from app.yamlsrc import SourceError
 
 __all__ = ["SiteConfig", "SourceError", "load_site", "Secret", "resolve_refs"]
@@ -94,56 +95,6 @@ class RtuConnection(Model):
 Connection = Annotated[TcpConnection | RtuConnection, Field(discriminator="transport")]
 
 
-class KeymarkRef(Model):
-    manufacturer: str
-    model: str
-
-
-class Tp12TestRecord(Model):
-    """One EN 14825 test record (TP-12 input)."""
-
-    test_letter: Literal["A", "B", "C", "D", "F"]
-    capacity: float = Field(gt=0, description="kW")
-    cop: float = Field(gt=0)
-    degradation_coeff: float = Field(ge=0, le=1)
-    design_flow_temp: float = Field(description="°C, 35 or 55")
-    temp_outlet: float = Field(description="°C")
-    temp_source: float = Field(description="°C")
-    temp_test: float = Field(description="°C")
-
-
-class Tp12Config(Model):
-    """TP-12 model data for a heat pump: EN 14825 records typed in, or a Keymark product by name."""
-
-    keymark: KeymarkRef | None = None
-    test_data: list[Tp12TestRecord] | None = None
-    source_type: Literal["OutsideAir", "Ground", "WaterGround", "WaterSurface", "ExhaustAirMEV",
-                         "ExhaustAirMVHR", "ExhaustAirMixed", "HeatNetwork"] = "OutsideAir"
-    sink_type: Literal["Water", "Air", "Glycol25"] = "Water"
-    modulating_control: bool = True
-    min_modulation_rate_35: float = Field(0.35, ge=0, le=1)
-    min_modulation_rate_55: float = Field(0.4, ge=0, le=1)
-    time_constant_onoff_operation: float = Field(140, gt=0, description="s")
-    temp_return_feed_max: float = Field(70.0, description="°C")
-    temp_lower_operating_limit: float = Field(-20.0, description="°C")
-    min_temp_diff_flow_return_for_hp_to_operate: float = Field(0.0, ge=0)
-    var_flow_temp_ctrl_during_test: bool = True
-    power_heating_circ_pump: float = Field(0.1, ge=0, description="kW")
-    power_source_circ_pump: float = Field(0.0, ge=0, description="kW")
-    power_standby: float = Field(0.03, ge=0, description="kW")
-    power_crankcase_heater: float = Field(0.02, ge=0, description="kW")
-    power_off: float = Field(0.02, ge=0, description="kW")
-    backup_ctrl_type: Literal["None", "TopUp", "Substitute"] = "None"
-    time_delay_backup: float = Field(1.0, ge=0, description="h")
-    power_max_backup: float = Field(0.0, ge=0, description="kW")
-
-    @model_validator(mode="after")
-    def _one_source_of_data(self) -> Tp12Config:
-        if (self.keymark is None) == (self.test_data is None):
-            raise ValueError("give exactly one of keymark (manufacturer + model) or test_data")
-        return self
-
-
 class HeatPumpConfig(Model):
     id: Identifier
     name: str
@@ -152,7 +103,7 @@ class HeatPumpConfig(Model):
     rated_capacity_kw: float = Field(gt=0)
     max_flow_temp_c: float = Field(60.0, ge=30, le=85)
     min_flow_temp_c: float = Field(25.0, ge=10, le=50)
-    tp12: Tp12Config
+    tp12: HeatPumpSpec = Field(description="TP-12 model data: EN 14825 test records or a Keymark product")
     calibration: dict[str, float] = Field(default_factory=dict, description="point -> offset added to readings")
 
 
