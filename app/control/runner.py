@@ -14,6 +14,7 @@ from app.control.supervisor import CycleResult, Supervisor
 from app.devices.plantio import ModbusPlantIO
 from app.devices.registermap import load_map, resolve_map_path
 from app.devices.simulator import ModbusSimulator
+from app.monitoring.store import LiveCop
 from app.plant.lumped import LumpedPlant, sinusoidal_weather
 from app.storage import engine as storage_engine
 from app.storage.historian import Historian
@@ -71,6 +72,7 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
             plants.append(plant)
     plant_io = ModbusPlantIO(site, clock, historian.record_write, site_dir, events=historian.record_event)
     supervisor = Supervisor(site, plant_io, historian, clock)
+    supervisor.observers.append(LiveCop(site, engine, site_dir=site_dir, events=historian))
     period = site.control.cycle_s
     began = clock.monotonic()
     try:

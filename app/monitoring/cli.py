@@ -99,3 +99,41 @@ def cop(
         print(json.dumps(report, indent=1))
     else:
         _print_table(report, str(input_path))
+
+
+@cop_app.command("recompute")
+def recompute_cmd(
+    site: Annotated[Path, typer.Option("--site", help="Site file (YAML).")],
+    from_: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (site time).")],
+    to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD, included.")],
+    url: Annotated[str | None, typer.Option("--url", help="Database URL (default: site file / env).")] = None,
+) -> None:
+    """Recompute the stored daily COP figures of every heat pump from the historian (idempotent)."""
+    from datetime import date
+
+    from app.config import SourceError, database_url, load_site
+    from app.monitoring.store import CopStore, cop_alarm, recompute
+    from app.storage.engine import make_engine
+
+    try:
+        first, last = date.fromisoformat(from_), date.fromisoformat(to)
+    except ValueError as exc:
+        raise typer.BadParameter(f"dates are YYYY-MM-DD ({exc})") from None
+    if last < first:
+        raise typer.BadParameter(f"--to {last} is before --from {first}", param_hint="--to")
+    try:
+        cfg = load_site(site)
+    except SourceError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        raise typer.Exit(2) from None
+    engine = make_engine(url or database_url(cfg))
+    stored = recompute(engine, cfg, first, last, site_dir=site.parent)
+    mon = cfg.monitoring
+    for hp in cfg.heat_pumps:
+        days = stored.get(hp.id, {})
+        history = CopStore(engine, cfg.site.name).load(hp.id, None, last)
+        alarm = cop_alarm(((d, json.loads(f)) for d, f in history.items()), fraction=mon.cop_alarm_fraction,
+                          persist_days=mon.cop_alarm_days, min_heat_kwh=hp.rated_capacity_kw)
+        state = (f"ALARM since {alarm.since} ({alarm.streak} days below {mon.cop_alarm_fraction:.0%} of TP-12)"
+                 if alarm.active else f"no alarm ({alarm.judged_days} days judged)")
+        print(f"{hp.id}: {len(days)} day(s) stored, {first} to {last}; {state}")
