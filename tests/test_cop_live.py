@@ -36,7 +36,7 @@ def _snapshots(days: float, factors: dict[date, float], *, step_s: int = 60):
         outdoor = 5.0 + 3.0 * np.sin((hour - 9) / 24 * 2 * np.pi)
         flow = 40.0 if running else 25.0
         lost = ts.date() == (START + timedelta(days=1)).date() and 12 * 60 <= ts.hour * 60 + ts.minute < 12 * 60 + 20
-        def r(v: float | None, unit: str = "") -> Reading:
+        def r(v: float | None, unit: str = "", lost: bool = lost, ts: datetime = ts) -> Reading:
             if lost or v is None:
                 return Reading(None, unit, Quality.COMM_ERROR, ts)
             return Reading(float(v), unit, Quality.GOOD, ts)
