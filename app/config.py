@@ -319,6 +319,14 @@ class MonitoringConfig(Model):
     cop_alarm_days: int = Field(3, ge=1, le=60)
 
 
+class BacnetRecipient(Model):
+    """Where alarm notifications go (a front-end may also add itself to the notification class)."""
+
+    address: str = Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$", description="IPv4 address:UDP port")
+    process_id: int = Field(0, ge=0, le=4194303)
+    confirmed: bool = False
+
+
 class BacnetConfig(Model):
     enabled: bool = True
     device_instance: int = Field(ge=0, le=4194302)
@@ -327,6 +335,7 @@ class BacnetConfig(Model):
     vendor_id: int = Field(999, ge=0, le=65535)
     address: str = Field("127.0.0.1/8", description="interface address with prefix length")
     port: int = Field(47808, ge=1, le=65535)
+    notification_recipients: list[BacnetRecipient] = Field(default_factory=list)
 
 
 class StorageConfig(Model):

@@ -73,6 +73,11 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
     plant_io = ModbusPlantIO(site, clock, historian.record_write, site_dir, events=historian.record_event)
     supervisor = Supervisor(site, plant_io, historian, clock)
     supervisor.observers.append(LiveCop(site, engine, site_dir=site_dir, events=historian))
+    bacnet = None
+    if site.bacnet is not None and site.bacnet.enabled:
+        from app.bacnet.device import attach
+
+        bacnet = attach(supervisor, site_dir)
     period = site.control.cycle_s
     began = clock.monotonic()
     try:
@@ -86,6 +91,8 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
             for plant in plants:
                 plant.step(period)
     finally:
+        if bacnet is not None:
+            bacnet.stop()
         try:
             await plant_io.release()  # hand each unit back to its own control
         finally:

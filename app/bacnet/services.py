@@ -1,0 +1,189 @@
+"""The device's BACnet services on top of bacpypes3's Application.
+
+BAC0 builds a bacpypes3 ``Application``; the device switches it to this subclass, which adds:
+
+- ReadProperty / ReadPropertyMultiple answered from each object's cached encodings (the stock handlers
+  spend most of a request re-reading and re-encoding the same values);
+- WriteProperty validated before it acts: unknown object or property, wrong datatype
+  (invalid-data-type), read-only or safety-protected (write-access-denied), out of range
+  (value-out-of-range); what is accepted is handed to the device's write handler;
+- ReadRange of a Trend Log's Log_Buffer (bacpypes3's server answers it with an error);
+- AcknowledgeAlarm for intrinsically reported objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from bacpypes3.apdu import (
+    AcknowledgeAlarmRequest,
+    ComplexAckPDU,
+    ReadPropertyMultipleRequest,
+    ReadPropertyRequest,
+    ReadRangeRequest,
+    SimpleAckPDU,
+    WritePropertyRequest,
+)
+from bacpypes3.app import Application
+from bacpypes3.basetypes import EventState, EventTransitionBits, PropertyIdentifier
+from bacpypes3.constructeddata import Array
+from bacpypes3.errors import ExecutionError, InvalidTag
+from bacpypes3.primitivedata import Unsigned
+from bacpypes3.service.object import read_property_to_result_element
+
+from app.bacnet import wire
+from app.bacnet.objects import Served
+from app.bacnet.trendlog import LOG_BUFFER, TrendLog, read_range_ack
+
+_SELECTORS = {PropertyIdentifier.all, PropertyIdentifier.required, PropertyIdentifier.optional}
+_MAX_APDU = (50, 128, 206, 480, 1024, 1476, 1476, 1476, 1476, 1476, 1476, 1476, 1476, 1476, 1476, 1476)
+_ACK_OVERHEAD = 40  # APDU header and the ReadRange-ACK fields around the items
+_TRANSITION = {EventState.offnormal: 0, EventState.fault: 1, EventState.normal: 2}
+
+
+class WriteHandler(Protocol):
+    """What the services hand accepted writes and acknowledgements to (the device)."""
+
+    async def write(self, obj: Any, attr: str, value: Any, index: int | None, priority: int | None,
+                    source: str) -> None: ...
+
+    def acknowledged(self, obj: Any, state: EventState, source: str, who: str) -> None: ...
+
+
+def _error(error_class: str, code: str) -> ExecutionError:
+    return ExecutionError(errorClass=error_class, errorCode=code)
+
+
+class DeviceApplication(Application):
+    """bacpypes3's Application with the services of the module docstring."""
+
+    writes: WriteHandler
+
+    def _object(self, object_id: Any) -> Any:
+        if object_id == ("device", 4194303) and self.device_object is not None:
+            return self.device_object
+        return self.objectIdentifier.get(object_id)
+
+    # -- reading ---------------------------------------------------------------------------------------
+    async def do_ReadPropertyRequest(self, apdu: ReadPropertyRequest) -> None:
+        obj = self._object(apdu.objectIdentifier)
+        pid = int(apdu.propertyIdentifier)
+        if isinstance(obj, TrendLog) and pid == LOG_BUFFER:
+            raise _error("property", "readAccessDenied")
+        data = obj.encoded(pid) if isinstance(obj, Served) and apdu.propertyArrayIndex is None else None
+        if data is None:
+            await super().do_ReadPropertyRequest(apdu)
+            return
+        oid = obj.objectIdentifier
+        await self._ack(apdu, wire.context_object_id(0, int(oid[0]), oid[1]) + wire.context_unsigned(1, pid)
+                        + wire.enclosed(3, data))
+
+    async def do_ReadPropertyMultipleRequest(self, apdu: ReadPropertyMultipleRequest) -> None:
+        specs = apdu.listOfReadAccessSpecs
+        if any(ref.propertyIdentifier in _SELECTORS for spec in specs for ref in spec.listOfPropertyReferences):
+            await super().do_ReadPropertyMultipleRequest(apdu)  # all / required / optional
+            return
+        objects = [self._object(spec.objectIdentifier) for spec in specs]
+        if not any(objects):
+            raise _error("object", "unknownObject")
+        out = bytearray()
+        for spec, obj in zip(specs, objects, strict=True):
+            oid = obj.objectIdentifier if obj is not None else spec.objectIdentifier
+            out += wire.context_object_id(0, int(oid[0]), oid[1]) + wire.opening(1)
+            for ref in spec.listOfPropertyReferences:
+                out += await self._element(obj, ref.propertyIdentifier, ref.propertyArrayIndex)
+            out += wire.closing(1)
+        await self._ack(apdu, bytes(out))
+
+    async def _element(self, obj: Any, prop: Any, index: int | None) -> bytes:
+        """One ReadAccessResult element: property, optional index, value or error."""
+        pid = int(prop)
+        data = obj.encoded(pid) if isinstance(obj, Served) and index is None else None
+        if data is not None:
+            return wire.context_unsigned(2, pid) + wire.enclosed(4, data)
+        if isinstance(obj, TrendLog) and pid == LOG_BUFFER:
+            return wire.context_unsigned(2, pid) + wire.enclosed(5, bytes([0x91, 2, 0x91, 27]))  # read-access-denied
+        element = await read_property_to_result_element(obj, prop, index)
+        return bytes(element.encode().encode().pduData)
+
+    async def _ack(self, apdu: Any, data: bytes) -> None:
+        ack = ComplexAckPDU(context=apdu)
+        ack.put_data(data)
+        await self.response(ack)
+
+    # -- writing ---------------------------------------------------------------------------------------
+    async def do_WritePropertyRequest(self, apdu: WritePropertyRequest) -> None:
+        obj = self._object(apdu.objectIdentifier)
+        if obj is None:
+            raise _error("object", "unknownObject")
+        prop = apdu.propertyIdentifier
+        datatype = obj.get_property_type(prop)
+        if datatype is None:
+            raise _error("property", "unknownProperty")
+        index = apdu.propertyArrayIndex
+        if issubclass(datatype, Array) and index is not None:
+            datatype = Unsigned if index == 0 else datatype._subtype
+        try:
+            value = apdu.propertyValue.cast_out(datatype, null=apdu.priority is not None or
+                                                prop == PropertyIdentifier.presentValue)
+        except (InvalidTag, TypeError, ValueError):
+            raise _error("property", "invalidDataType") from None
+        priority = apdu.priority
+        if priority is not None and not 1 <= priority <= 16:
+            raise _error("property", "valueOutOfRange")
+        await self.writes.write(obj, prop.attr, value, index, priority, str(apdu.pduSource))
+        await self.response(SimpleAckPDU(context=apdu))
+
+    # -- trend logs ------------------------------------------------------------------------------------
+    async def do_ReadRangeRequest(self, apdu: ReadRangeRequest) -> None:
+        obj = self._object(apdu.objectIdentifier)
+        if obj is None:
+            raise _error("object", "unknownObject")
+        if not isinstance(obj, TrendLog) or int(apdu.propertyIdentifier) != LOG_BUFFER:
+            raise _error("services", "propertyIsNotAList")
+        if apdu.propertyArrayIndex is not None:
+            raise _error("property", "propertyIsNotAnArray")
+        rng = apdu.range
+        kind: str | None = None
+        reference: Any = None
+        count = 0
+        if rng is not None and rng.byPosition is not None:
+            kind, reference, count = "position", int(rng.byPosition.referenceIndex), int(rng.byPosition.count)
+        elif rng is not None and rng.bySequenceNumber is not None:
+            kind, count = "sequence", int(rng.bySequenceNumber.count)
+            reference = int(rng.bySequenceNumber.referenceSequenceNumber)
+        elif rng is not None and rng.byTime is not None:
+            kind, count = "time", int(rng.byTime.count)
+            reference = _naive(rng.byTime.referenceTime)
+        if kind is not None and count == 0:
+            raise _error("services", "parameterOutOfRange")
+        budget = _MAX_APDU[min(apdu.apduMaxResp, 15)] - _ACK_OVERHEAD
+        selection = obj.select(kind, reference, count, budget)
+        oid = obj.objectIdentifier
+        await self._ack(apdu, read_range_ack(int(oid[0]), oid[1], selection, kind in ("sequence", "time")))
+
+    # -- alarms ----------------------------------------------------------------------------------------
+    async def do_AcknowledgeAlarmRequest(self, apdu: AcknowledgeAlarmRequest) -> None:
+        obj = self._object(apdu.eventObjectIdentifier)
+        if obj is None:
+            raise _error("object", "unknownObject")
+        acked = getattr(obj, "ackedTransitions", None)
+        if acked is None:
+            raise _error("services", "invalidEventState")
+        state = EventState(apdu.eventStateAcknowledged)
+        group = state if state in (EventState.normal, EventState.fault) else EventState.offnormal
+        index = _TRANSITION[EventState(group)]
+        if obj.eventTimeStamps[index] != apdu.timeStamp:
+            raise _error("services", "invalidTimeStamp")
+        bits = list(acked)
+        bits[index] = 1
+        obj.ackedTransitions = EventTransitionBits(bits)
+        self.writes.acknowledged(obj, state, str(apdu.pduSource), str(apdu.acknowledgmentSource))
+        await self.response(SimpleAckPDU(context=apdu))
+
+
+def _naive(value: Any) -> datetime:
+    """A BACnet DateTime as a naive datetime (its fields are local time)."""
+    d, t = value.date, value.time
+    return datetime(d[0] + 1900, d[1], d[2], t[0], t[1], t[2], t[3] * 10000)
