@@ -88,6 +88,23 @@ def run_cmd(
     console.print(table)
 
 
+@cli.command("points")
+def points_cmd(
+    site: Path = typer.Option(..., "--site", help="site file (YAML)"),
+    fmt: str = typer.Option("md", "--format", help="csv or md"),
+) -> None:
+    """The BACnet points schedule of a site: object type, instance, name, units, access, priority, COV, alarms."""
+    from app.bacnet.schedule import render
+
+    if fmt not in ("csv", "md"):
+        raise typer.BadParameter(f"--format must be csv or md (got {fmt!r})")
+    cfg = _site_or_exit(site)
+    if cfg.bacnet is None:
+        typer.echo(f"{site}: the site has no bacnet section", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    typer.echo(render(cfg, site.parent, fmt), nl=False)
+
+
 @db_cli.command("upgrade")
 def db_upgrade(
     site: Path | None = typer.Option(None, "--site", help="site file whose storage URL to use"),

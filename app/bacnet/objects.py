@@ -31,9 +31,8 @@ from bacpypes3.local.object import Object as LocalObject
 from bacpypes3.object import DateTimeValueObject, NotificationClassObject
 from bacpypes3.primitivedata import Date, Time
 
-from app.bacnet.points import NO_FAULT, UNRELIABLE, Kind, Point, Sample
+from app.bacnet.points import NO_FAULT, NOTIFICATION_CLASS, UNRELIABLE, Kind, Point, Sample
 
-NOTIFICATION_CLASS = 1
 # properties whose encoding is cached: what front-ends poll
 CACHED = frozenset(int(PropertyIdentifier(name)) for name in (
     "presentValue", "statusFlags", "eventState", "reliability", "outOfService", "objectName", "objectIdentifier",

@@ -317,6 +317,7 @@ def hours(t: time) -> float:
 # -- templates ----------------------------------------------------------------------------------------------
 
 HP_BASE, BOILER_BASE, CIRCUIT_BASE, CYLINDER_BASE, BLOCK = 10000, 20000, 30000, 40000, 100
+NOTIFICATION_CLASS = 1  # the one notification class every alarm reports through
 SEQUENCER_STATES = ("off", "heat_pump", "heat_pump_and_boiler", "boiler", "local_control")
 CYCLE_RESULTS = ("none", "passed", "failed")
 ON_OFF = ("off", "on")
