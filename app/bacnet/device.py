@@ -183,32 +183,38 @@ class BacnetDevice:
             log.log(local, obj.presentValue, obj.statusFlags)
 
     # -- writes (called by the services in the device thread) ------------------------------------------
+    def writable(self, obj: Any, attr: str) -> bool:
+        """Which properties a front-end may write: commandable present values, an input's out-of-service (and
+        then its present value), COV increments, alarm recipients, trend log enable. Nothing else."""
+        if isinstance(obj, NotificationClass):
+            return attr == "recipientList"
+        if isinstance(obj, TrendLog):
+            return attr == "enable"
+        point: Point | None = getattr(obj, "_point", None)
+        if point is None:
+            return False
+        if attr == "presentValue":
+            return point.commandable or bool(obj.outOfService)
+        return (attr == "outOfService" and not point.commandable) or (attr == "covIncrement" and point.kind.analog)
+
     async def write(self, obj: Any, attr: str, value: Any, index: int | None, priority: int | None,
                     source: str) -> None:
-        """Apply a decoded WriteProperty, or raise the BACnet error that refuses it."""
+        """Apply a decoded WriteProperty to a writable property, or raise the BACnet error that refuses it."""
         point: Point | None = getattr(obj, "_point", None)
-        if isinstance(obj, NotificationClass) and attr == "recipientList" or isinstance(obj, TrendLog) and \
-                attr == "enable":
+        if point is None:  # notification class recipients, trend log enable
             await obj.write_property(attr, value, index, priority)
             self._record("bacnet_write", source, f"{obj.objectName}.{attr} written", {"priority": priority})
             return
-        if point is None:
-            raise _denied()
         if attr == "presentValue" and point.commandable:
             await self._command(obj, point, value, priority or 16, source)
             return
         if isinstance(value, Null):
             raise _denied("invalidDataType")
         old = getattr(obj, attr)
-        if attr == "presentValue" and obj.outOfService:  # an input taken out of service for testing
+        if attr == "presentValue":  # an input out of service, for testing what depends on it
             self._refuse_if(point.check_value(float(value)), point, source, priority, value)
-        elif attr == "outOfService" and not point.commandable:
-            pass
-        elif attr == "covIncrement" and point.kind.analog:
-            if float(value) < 0:
-                raise _denied("valueOutOfRange")
-        else:
-            raise _denied()
+        elif attr == "covIncrement" and float(value) < 0:
+            raise _denied("valueOutOfRange")
         setattr(obj, attr, value)
         self._record("bacnet_write", source, f"{point.key}.{attr}: {old} -> {value}",
                      {"object": point.key, "property": attr, "priority": priority, "old": str(old),

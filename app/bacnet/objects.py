@@ -42,10 +42,59 @@ _FLAG_SOURCES = ("eventState", "reliability", "outOfService")
 _TRANSITION_INDEX = {EventState.offnormal: 0, EventState.fault: 1, EventState.normal: 2}
 
 
+class _TransitionOrder:
+    """A notification class as bacpypes3's event algorithm reads it.
+
+    bacpypes3 indexes Priority and Ack_Required by the new event state's value (normal 0, fault 1,
+    offnormal 2), where BACnet orders them to-offnormal, to-fault, to-normal (Clause 12.21); this view
+    hands it the element BACnet means, and everything else of the notification class unchanged.
+    """
+
+    def __init__(self, nc: Any) -> None:
+        self._nc = nc
+
+    @property
+    def priority(self) -> list[int]:
+        p = self._nc.priority
+        return [p[2], p[1], p[0]]
+
+    @property
+    def ackRequired(self) -> list[int]:  # noqa: N802 - the BACnet property name
+        a = self._nc.ackRequired
+        return [a[2], a[1], a[0]]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._nc, name)
+
+
+class _PreviousReliability:
+    """What bacpypes3's event algorithm asks a fault algorithm for: the reliability before the latest change.
+
+    Intrinsic reporting without fault detection has no fault algorithm, and bacpypes3 then fails when a
+    fault changes to another fault; with this, that change is reported as a new to-fault transition.
+    """
+
+    def __init__(self, obj: Served) -> None:
+        self._obj = obj
+
+    @property
+    def pCurrentReliability(self) -> Any:  # noqa: N802 - bacpypes3's parameter name
+        return self._obj.__dict__.get("_previous_reliability")
+
+
 class Served:
     """Mixin for every object the device serves (listed before the bacpypes3 class)."""
 
     _point: Point | None = None
+
+    async def _post_init(self) -> None:
+        await super()._post_init()  # type: ignore[misc]
+        nc = getattr(self, "_notification_class_object", None)
+        if nc is not None:
+            self._notification_class_object = _TransitionOrder(nc)
+        algorithm = getattr(self, "_event_algorithm", None)
+        if algorithm is not None and algorithm.fault_algorithm is None:
+            algorithm.fault_algorithm = _PreviousReliability(self)
 
     def encoded(self, property_id: int) -> bytes | None:
         """The application-tagged encoding of a cached property's value, or None (read it the slow way)."""
@@ -66,6 +115,8 @@ class Served:
             super().__setattr__(attr, value)
             return
         before = self.statusFlags if attr in _FLAG_SOURCES else None  # type: ignore[attr-defined]
+        if attr == "reliability":
+            self.__dict__["_previous_reliability"] = getattr(self, "reliability", None)
         super().__setattr__(attr, value)
         self.__dict__.get("_encoded", {}).clear()
         if before is not None:
@@ -78,10 +129,11 @@ class Served:
 
     def _unack(self, state: Any) -> None:
         """A transition that needs acknowledgement clears its bit of acked-transitions (Clause 13.2.2.1.6)."""
-        nc = getattr(self, "_notification_class_object", None)
+        view = getattr(self, "_notification_class_object", None)
         acked = getattr(self, "ackedTransitions", None)
-        if nc is None or acked is None:
+        if view is None or acked is None:
             return
+        nc = view._nc
         group = state if state in (EventState.normal, EventState.fault) else EventState.offnormal
         index = _TRANSITION_INDEX[EventState(group)]
         if nc.ackRequired[index]:

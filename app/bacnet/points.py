@@ -24,13 +24,21 @@ from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from app.config import CurveSlope, CylinderConfig, HeatingCircuitConfig, HeatPumpConfig, SiteConfig, TariffConfig
+from app.config import (
+    L8_MIN_STORAGE_C,
+    CurveSlope,
+    CylinderConfig,
+    HeatingCircuitConfig,
+    HeatPumpConfig,
+    SiteConfig,
+    TariffConfig,
+)
 from app.control.supervisor import CycleResult
 from app.devices.modbus import role_names
 from app.devices.registermap import RegisterMap, load_map, resolve_map_path
 from app.snapshot import Commands, PlantSnapshot, Quality
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from strategies.hybrid_sequencing import MODES, crossover_cop, electricity_rate
+from strategies.weather_compensation import WEEKDAYS
 
 # BACnet Reliability values (bacpypes3 attribute names)
 NO_FAULT = "noFaultDetected"
@@ -296,15 +304,20 @@ def tariff_states(tariffs: TariffConfig) -> tuple[str, ...]:
 
 def tariff_period(tariffs: TariffConfig) -> Source:
     """The electricity tariff period in force at the cycle's local time (1 = the standard unit rate)."""
+    states = tariff_states(tariffs)
 
     def source(view: View) -> Sample:
-        day, now = WEEKDAYS[view.local_time.weekday()], view.local_time.time()
-        for i, period in enumerate(tariffs.electricity.periods):
-            within = (period.start <= now < period.end if period.start < period.end
-                      else now >= period.start or now < period.end)
-            if day in period.days and within:
-                return Sample(float(i + 2))
-        return Sample(1.0)
+        _, period = electricity_rate(tariffs, view.local_time)
+        return Sample(float(states.index(period) + 1 if period is not None else 1))
+
+    return source
+
+
+def crossover(tariffs: TariffConfig, boiler_efficiency: float) -> Source:
+    """The crossover COP in force at the cycle's local time (economic or carbon, as the site chooses)."""
+
+    def source(view: View) -> Sample:
+        return Sample(round(crossover_cop(tariffs, boiler_efficiency, view.local_time).cop, 2))
 
     return source
 
@@ -318,7 +331,6 @@ def hours(t: time) -> float:
 
 HP_BASE, BOILER_BASE, CIRCUIT_BASE, CYLINDER_BASE, BLOCK = 10000, 20000, 30000, 40000, 100
 NOTIFICATION_CLASS = 1  # the one notification class every alarm reports through
-SEQUENCER_STATES = ("off", "heat_pump", "heat_pump_and_boiler", "boiler", "local_control")
 CYCLE_RESULTS = ("none", "passed", "failed")
 ON_OFF = ("off", "on")
 
@@ -439,8 +451,8 @@ def _cylinder(n: int, cyl: CylinderConfig, maps: Mapping[str, RegisterMap]) -> l
               f"{l8.secondary_return_min_c:g} °C)", reading(cyl.heat_pump or "", "secondary_return_temp"),
               units=DEG_C, cov_increment=0.5, alarm=Alarm(low=l8.secondary_return_min_c, deadband=1))
     b.add(11, av, "storage_setpoint", "storage setpoint (HSE L8: never below 60 °C)",
-          constant(cyl.storage_setpoint_c), units=DEG_C, access=cmd, cov_increment=0.5, safety_min=60, maximum=75,
-          default=cyl.storage_setpoint_c)
+          constant(cyl.storage_setpoint_c), units=DEG_C, access=cmd, cov_increment=0.5,
+          safety_min=L8_MIN_STORAGE_C, maximum=75, default=cyl.storage_setpoint_c)
     b.add(12, Kind.BINARY_VALUE, "boost", "manual boost request", constant(0.0), access=cmd, states=ON_OFF)
     b.add(13, av, "boost_time", "daily boost start (hours, local time)", constant(hours(l8.boost_time)),
           units=HOURS, access=cmd, minimum=0, maximum=23.99, default=hours(l8.boost_time))
@@ -464,9 +476,11 @@ def _cylinder(n: int, cyl: CylinderConfig, maps: Mapping[str, RegisterMap]) -> l
 def _plant(site: SiteConfig) -> list[Point]:
     b = _Block("plant", 0, site.site.name)
     b.add(1, Kind.MULTI_STATE_INPUT, "sequencer_state", "sequencer state", published("plant.sequencer_state"),
-          states=SEQUENCER_STATES)
-    b.add(2, Kind.ANALOG_INPUT, "crossover_cop", "economic crossover COP (boiler cheaper below)",
-          published("plant.crossover_cop"), cov_increment=0.05)
+          states=MODES)
+    if site.boilers:
+        b.add(2, Kind.ANALOG_INPUT, "crossover_cop", f"{site.tariffs.crossover} crossover COP (the boiler is "
+              "preferred below it)", crossover(site.tariffs, site.boilers[0].seasonal_efficiency),
+              cov_increment=0.05)
     b.add(3, Kind.ANALOG_INPUT, "predicted_cop", "predicted COP of the lead heat pump (TP-12)",
           published("plant.predicted_cop"), cov_increment=0.05)
     b.add(4, Kind.MULTI_STATE_INPUT, "active_tariff", "active electricity tariff period",

@@ -45,6 +45,8 @@ _TRANSITION = {EventState.offnormal: 0, EventState.fault: 1, EventState.normal: 
 class WriteHandler(Protocol):
     """What the services hand accepted writes and acknowledgements to (the device)."""
 
+    def writable(self, obj: Any, attr: str) -> bool: ...
+
     async def write(self, obj: Any, attr: str, value: Any, index: int | None, priority: int | None,
                     source: str) -> None: ...
 
@@ -121,6 +123,8 @@ class DeviceApplication(Application):
         datatype = obj.get_property_type(prop)
         if datatype is None:
             raise _error("property", "unknownProperty")
+        if not self.writes.writable(obj, prop.attr):
+            raise _error("property", "writeAccessDenied")
         index = apdu.propertyArrayIndex
         if issubclass(datatype, Array) and index is not None:
             datatype = Unsigned if index == 0 else datatype._subtype

@@ -74,6 +74,7 @@ class TrendLog(LocalObject, TrendLogObject):
         """Append one record (a real value with the point's status flags)."""
         if not self.enable:
             return
+        local = local.replace(microsecond=local.microsecond // 10000 * 10000)  # what the record carries
         total = int(self.totalRecordCount) % (SEQUENCE_LIMIT - 1) + 1
         record = LogRecord(timestamp=bacnet_datetime(local), logDatum=LogRecordLogDatum(realValue=float(value)),
                            statusFlags=flags)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from app.clock import Clock
 from app.config import SiteConfig
-from app.control.operator import OperatorInputs
+from app.control.operator import OperatorInputs, OperatorValue
 from app.devices.modbus import WriteResult
 from app.devices.plantio import PlantIO
 from app.snapshot import Commands, PlantSnapshot
@@ -22,6 +22,10 @@ class CycleResult:
     commands: Commands
     writes: list[WriteResult] = field(default_factory=list)
     samples: int = 0
+
+
+def _commanded_by(value: OperatorValue) -> str:
+    return f"operator {value.value:g} from {value.source} at priority {value.priority}"
 
 
 CycleObserver = Callable[[CycleResult], Awaitable[None] | None]
@@ -54,10 +58,19 @@ class Supervisor:
                 continue  # no trustworthy outdoor reading: leave the unit on its own control
             heating = outdoor < circuit.summer_cutoff_c
             setpoint = flow_setpoint(circuit, outdoor, max_flow_c=hp.max_flow_temp_c)
-            commands.set(hp.id, "enable", 1.0 if heating else 0.0,
-                         f"outdoor {outdoor:.1f} °C {'below' if heating else 'above'} summer cut-off "
-                         f"{circuit.summer_cutoff_c:g} °C")
-            if heating:
+            enable = self.operator.get(f"{hp.id}.enable")
+            if enable is not None:
+                heating = enable.value >= 0.5
+                commands.set(hp.id, "enable", float(heating), _commanded_by(enable))
+            else:
+                commands.set(hp.id, "enable", 1.0 if heating else 0.0,
+                             f"outdoor {outdoor:.1f} °C {'below' if heating else 'above'} summer cut-off "
+                             f"{circuit.summer_cutoff_c:g} °C")
+            flow = self.operator.get(f"{circuit.id}.flow_setpoint")
+            if heating and flow is not None:
+                commands.set(hp.id, "flow_setpoint", round(min(flow.value, hp.max_flow_temp_c), 1),
+                             _commanded_by(flow))
+            elif heating:
                 commands.set(hp.id, "flow_setpoint", round(setpoint, 1),
                              f"weather compensation: outdoor {outdoor:.1f} °C -> flow {setpoint:.1f} °C")
         return commands
