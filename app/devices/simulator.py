@@ -178,7 +178,7 @@ class _Image:
 
     def words(self, point: Point, values: Mapping[str, float | None], for_write: bool = False) -> list[int]:
         byte_order, word_order = self.map.orders(for_write=for_write)
-        garbage, sentinel = self.fault("garbage"), self.fault("sentinel")
+        garbage, sentinel = (self.fault("garbage"), self.fault("sentinel")) if self.faults else (None, None)
         if garbage is not None and garbage.covers(point.name):
             return codec.raw_to_words(_GARBAGE_RAW[point.data_type], point.data_type, byte_order, word_order)
         value = values.get(point.name)
@@ -228,15 +228,17 @@ class _Image:
     async def action(self, func_code: int, start: int, address: int, count: int, registers: list[int],
                      set_values: list[int] | list[bool] | None) -> ExcCodes | None:
         """pymodbus request hook: faults first, then refresh what is read from the model or apply writes."""
-        self.check_watchdog(asyncio.get_running_loop().time())
-        delay = self.fault("delay")
-        if delay is not None:
-            self.consume(delay)
-            await asyncio.sleep(delay.seconds)
-        exception = self.fault("exception")
-        if exception is not None:
-            self.consume(exception)
-            return ExcCodes(exception.code)
+        if self.map.heartbeat is not None:
+            self.check_watchdog(asyncio.get_running_loop().time())
+        if self.faults:
+            delay = self.fault("delay")
+            if delay is not None:
+                self.consume(delay)
+                await asyncio.sleep(delay.seconds)
+            exception = self.fault("exception")
+            if exception is not None:
+                self.consume(exception)
+                return ExcCodes(exception.code)
         if set_values is not None and func_code in _WRITE_FC:
             return self._write(_WRITE_FC[func_code], address, list(set_values))
         table = _READ_FC.get(func_code)
@@ -257,7 +259,7 @@ class _Image:
             for_write = (table, first) != self.map.wire_address(point)
             for i, word in enumerate(self.words(point, values, for_write=for_write)):
                 _put(registers, start, table, first + i, word)
-        for kind in ("sentinel", "garbage"):
+        for kind in ("sentinel", "garbage") if self.faults else ():
             fault = self.fault(kind)
             if fault is not None:
                 self.consume(fault)
