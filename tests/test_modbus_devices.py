@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import socket
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,7 +66,7 @@ async def sim(free_port: int):  # noqa: ANN201
     await simulator.stop()
 
 
-def tcp(port: int, unit: int = 1, timeout: float = 0.3) -> TcpConnection:
+def tcp(port: int, unit: int = 1, timeout: float = 1.0) -> TcpConnection:
     return TcpConnection(host="127.0.0.1", port=port, unit_id=unit, timeout_s=timeout)
 
 
@@ -132,7 +134,12 @@ def modbus_tk_slave(free_port: int):  # noqa: ANN201
         slave.add_block(table, kind, 0, size)
         for p in points:
             slave.set_values(table, p.address, codec.encode(p, values[p.name]))
-    server.start()
+    server.start()  # listens from a thread of its own: wait until it accepts connections
+    for _ in range(100):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", free_port)) == 0:
+                break
+        time.sleep(0.05)
     yield free_port, values, slave
     server.stop()
 
@@ -183,7 +190,7 @@ async def test_rtu_over_a_pty_pair_with_crc_errors_and_a_silent_unit(pty_pair) -
     await simulator.start()
     clock = SimClock(T0)
     device = ModbusDevice("hp1", GENERIC, RtuConnection(transport="rtu", device=master_end, unit_id=1,
-                                                        baudrate=19200, timeout_s=0.3), clock)
+                                                        baudrate=19200, timeout_s=1.0), clock)
     try:
         snap = await device.poll()
         assert snap.comms_ok and snap.value("flow_temp") == pytest.approx(plant.flow_c, abs=0.05)
@@ -220,7 +227,7 @@ async def test_bad_values_are_never_numbers(sim, fault: Fault, quality: Quality)
     assert (await device.poll()).value("flow_temp") == pytest.approx(plant.flow_c, abs=0.05)
 
 
-@pytest.mark.parametrize("fault", [Fault("no_reply"), Fault("delay", seconds=1.0), Fault("disconnect"),
+@pytest.mark.parametrize("fault", [Fault("no_reply"), Fault("delay", seconds=2.0), Fault("disconnect"),
                                    Fault("exception", code=4)], ids=lambda f: f.kind)
 async def test_comms_faults_give_comm_errors_events_and_recovery(sim, fault: Fault) -> None:  # noqa: ANN001
     simulator, plant, port = sim
@@ -238,7 +245,7 @@ async def test_comms_faults_give_comm_errors_events_and_recovery(sim, fault: Fau
         assert not snap.comms_ok and device.health.comms_lost
         assert [e[0] for e in events.rows] == ["comms_lost"]
     simulator.clear()
-    await asyncio.sleep(1.1 if fault.kind == "delay" else 0)  # let a delayed reply drain
+    await asyncio.sleep(2.1 if fault.kind == "delay" else 0)  # let a delayed reply drain
     snap = await device.poll()
     assert snap.comms_ok and snap.value("flow_temp") == pytest.approx(plant.flow_c, abs=0.05)
     if fault.kind != "exception":
