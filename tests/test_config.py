@@ -126,3 +126,12 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_missing_environment_variable_is_named() -> None:
     with pytest.raises(KeyError, match="HPSUP_SURELY_UNSET"):
         resolve_refs("postgresql://u:${HPSUP_SURELY_UNSET}@h/db")
+
+
+def test_curve_points_closer_than_a_tenth_of_a_kelvin_are_refused(tmp_path: Path) -> None:
+    path, text = write_variant(tmp_path, "curve: {kind: designed, design_delta_t_k: 10}",
+                               "curve: {kind: points, points: [[-4, 55], [-3.99, 54], [16, 35]]}")
+    with pytest.raises(SourceError) as exc:
+        load_site(path)
+    assert "at least 0.1 K" in exc.value.problems[0]
+    assert exc.value.problems[0].startswith(f"{path}:{line_of(text, 'kind: points')}: heating_circuits.0.curve")

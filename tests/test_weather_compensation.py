@@ -114,8 +114,8 @@ def test_any_designed_curve_is_monotone_and_clamped(circuit: HeatingCircuitConfi
 
 
 @settings(max_examples=100, deadline=None)
-@given(points=st.lists(st.tuples(st.floats(-20, 20), st.floats(20, 80)), min_size=2, max_size=6,
-                      unique_by=lambda p: p[0]),
+@given(points=st.lists(st.tuples(st.integers(-200, 200).map(lambda t: t / 10), st.floats(20, 80)), min_size=2,
+                      max_size=6, unique_by=lambda p: p[0]),
        slope=st.floats(0.1, 5), curvature=st.floats(0, 0.1), offset=st.floats(-20, 20))
 def test_points_and_slope_curves_are_monotone_and_clamped(points: list[tuple[float, float]], slope: float,
                                                           curvature: float, offset: float) -> None:
