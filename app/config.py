@@ -152,6 +152,10 @@ class CylinderConfig(Model):
                                          description="reheat when the top sensor falls this far below the setpoint")
     immersion: ImmersionConfig | None = None
     legionella: LegionellaConfig = LegionellaConfig()
+    daily_draw_l: float = Field(0.0, ge=0, description="hot water drawn from the cylinder on an occupied day, l")
+    draw_profile: Literal["school", "office", "care_home", "dwelling"] = Field(
+        "school", description="hourly shape of the draw-off")
+    cold_feed_c: float = Field(10.0, ge=1, le=25, description="annual mean mains cold water temperature, °C")
 
     @field_validator("storage_setpoint_c")
     @classmethod

@@ -13,7 +13,8 @@ from app.config import TcpConnection, load_site
 from app.devices.modbus import ModbusDevice, plan_reads
 from app.devices.registermap import load_map
 from app.devices.simulator import ModbusSimulator
-from app.plant.lumped import LumpedPlant, sinusoidal_weather
+from app.plant.plant import HeatPumpPoints, Plant
+from app.plant.weather import builtin
 from app.snapshot import Quality
 
 T0 = datetime(2024, 1, 10, 6, 0, tzinfo=UTC)
@@ -31,7 +32,7 @@ class Recorder:
 @pytest.fixture
 async def served(free_port: int):  # noqa: ANN201
     site = load_site(EXAMPLES / "school.yaml")
-    plant = LumpedPlant(site.heat_pumps[0], site.heating_circuits[0], site.cylinders[0], sinusoidal_weather(), T0)
+    plant = HeatPumpPoints(Plant(site, builtin(), T0, 24), "hp1")
     sim = ModbusSimulator({1: (MAP, plant)}, "127.0.0.1", free_port)
     await sim.start()
     recorder = Recorder()
@@ -52,9 +53,10 @@ async def test_poll_decodes_what_the_plant_reports(served) -> None:  # noqa: ANN
     plant, device, _ = served
     snap = await device.poll()
     assert snap.comms_ok
-    assert snap.value("flow_temp") == pytest.approx(plant.flow_c, abs=0.05)
-    assert snap.value("outdoor_temp") == pytest.approx(plant.weather(T0), abs=0.05)
-    assert snap.value("dhw_temp.1") == pytest.approx(plant.cylinder_bottom_c, abs=0.05)
+    values = plant.values()
+    assert snap.value("flow_temp") == pytest.approx(values["flow_temp"], abs=0.05)
+    assert snap.value("outdoor_temp") == pytest.approx(plant.plant.outdoor_c, abs=0.05)
+    assert snap.value("dhw_temp.1") == pytest.approx(values["dhw_bottom_temp"], abs=0.05)
     assert snap.value("compressor_running") == 0.0
 
 
@@ -79,10 +81,11 @@ async def test_guarded_writes_refuse_unwritable_and_out_of_range_and_verify_good
     assert refused.outcome == "refused" and "not writable" in refused.reason
     too_hot = await device.write(MAP.by_name["flow_setpoint"], 75.0, "test")
     assert too_hot.outcome == "refused" and "above the maximum 60" in too_hot.reason
-    assert plant.flow_setpoint_c == 45.0 and not plant.bms_control  # nothing reached the plant
+    controls = plant.plant.controls["hp1"]
+    assert controls.flow_setpoint_c == 45.0 and not controls.bms_control  # nothing reached the plant
     good = await device.write(MAP.by_name["flow_setpoint"], 48.5, "weather compensation")
     assert good.outcome == "verified"
-    assert plant.flow_setpoint_c == pytest.approx(48.5) and plant.bms_control  # precondition set first
+    assert controls.flow_setpoint_c == pytest.approx(48.5) and controls.bms_control  # precondition set first
     assert recorder.rows[0] == ("heartbeat", "written", "heartbeat started")  # the first poll starts the watchdog
     assert [(p, o) for p, o, _ in recorder.rows[1:]] == [
         ("flow_temp", "refused"), ("flow_setpoint", "refused"), ("bms_control", "verified"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,9 +16,12 @@ from app.devices.plantio import ModbusPlantIO
 from app.devices.registermap import load_map, resolve_map_path
 from app.devices.simulator import ModbusSimulator
 from app.monitoring.store import LiveCop
-from app.plant.lumped import LumpedPlant, sinusoidal_weather
+from app.plant.plant import HeatPumpPoints, Plant
+from app.plant.weather import builtin
 from app.storage import engine as storage_engine
 from app.storage.historian import Historian
+
+SIMULATED_HOURS = 366 * 24  # an open-ended simulated run: one year of the built-in weather
 
 
 @dataclass
@@ -57,19 +61,18 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
     historian = Historian(engine, site.site.name)
     summary = RunSummary(database=url, started=clock.now())
     simulators: list[ModbusSimulator] = []
-    plants: list[LumpedPlant] = []
+    plant: Plant | None = None
     if simulate:
         site = simulated_site(site)
-        circuit = site.heating_circuits[0]
-        cylinder = site.cylinders[0] if site.cylinders else None
+        hours = math.ceil(duration_s / 3600) + 1 if duration_s is not None else SIMULATED_HOURS
+        plant = Plant(site, builtin(), clock.now(), hours)
         for hp in site.heat_pumps:
-            plant = LumpedPlant(hp, circuit, cylinder, sinusoidal_weather(), clock.now())
             regmap = load_map(resolve_map_path(hp.register_map, site_dir))
             assert isinstance(hp.connection, TcpConnection)
-            sim = ModbusSimulator({1: (regmap, plant)}, hp.connection.host, hp.connection.port)
+            unit = HeatPumpPoints(plant, hp.id, regmap.heartbeat.watchdog_s if regmap.heartbeat else None)
+            sim = ModbusSimulator({1: (regmap, unit)}, hp.connection.host, hp.connection.port)
             await sim.start()
             simulators.append(sim)
-            plants.append(plant)
     plant_io = ModbusPlantIO(site, clock, historian.record_write, site_dir, events=historian.record_event)
     supervisor = Supervisor(site, plant_io, historian, clock)
     supervisor.observers.append(LiveCop(site, engine, site_dir=site_dir, events=historian))
@@ -88,7 +91,7 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
             summary.writes.update(w.outcome for w in result.writes)
             summary.last = result
             await clock.sleep(period)
-            for plant in plants:
+            if plant is not None:
                 plant.step(period)
     finally:
         if bacnet is not None:

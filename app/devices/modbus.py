@@ -101,6 +101,23 @@ class Health:
     last_ok: datetime | None = None
 
 
+def write_refusal(point: Point, value: float, low: float | None, high: float | None) -> str | None:
+    """Why `value` may not be written to `point` (not writable, not a number, not a state, outside low..high)."""
+    if not point.writable:
+        return f"{point.name} is not writable ({point.access})"
+    if not math.isfinite(value):
+        return f"{value} is not a number"
+    if point.enum is not None and (value != int(value) or int(value) not in point.enum):
+        return f"{value:g} is not one of the states {sorted(point.enum)}"
+    if point.data_type == "bit" and value not in (0, 1):
+        return f"{value:g} is not 0 or 1"
+    if low is not None and value < low:
+        return f"{value:g} is below the minimum {low:g}"
+    if high is not None and value > high:
+        return f"{value:g} is above the maximum {high:g}"
+    return None
+
+
 def role_names(regmap: RegisterMap) -> dict[str, str]:
     """Role key -> point name: ``flow_temp`` for a single or index-0 point, ``dhw_temp.1`` for index 1."""
     return {p.role.value if not p.index else f"{p.role.value}.{p.index}": p.name
@@ -476,20 +493,8 @@ class ModbusDevice:
         return None
 
     def _refusal(self, point: Point, value: float) -> str | None:
-        if not point.writable:
-            return f"{point.name} is not writable ({point.access})"
-        if not math.isfinite(value):
-            return f"{value} is not a number"
-        if point.enum is not None and (value != int(value) or int(value) not in point.enum):
-            return f"{value:g} is not one of the states {sorted(point.enum)}"
-        if point.data_type == "bit" and value not in (0, 1):
-            return f"{value:g} is not 0 or 1"
         low, high = self._live_limit(point.min, point.min_from, max), self._live_limit(point.max, point.max_from, min)
-        if low is not None and value < low:
-            return f"{value:g} is below the minimum {low:g}"
-        if high is not None and value > high:
-            return f"{value:g} is above the maximum {high:g}"
-        return None
+        return write_refusal(point, value, low, high)
 
     def _live_limit(self, static: float | None, source: str | None, pick: Callable[[float, float], float]
                     ) -> float | None:

@@ -1,0 +1,133 @@
+"""PlantIO over the in-process simulated plant: each device as its register map shows it, without sockets.
+
+Reads give the same readings a Modbus poll of the simulator would (point names, roles, units, quality
+from sentinels and limits, calibration offsets), at full float resolution. Writes pass the same guards
+as a Modbus write — only points the map marks writable, only states it lists, only inside its limits,
+the map's control-mode precondition first — and are applied to the plant at once.
+
+The simulated devices speak the generic maps (``generic_heat_pump`` for heat pumps, ``generic_io_module``
+for I/O modules); :func:`simulated_maps` gives a site those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from app.clock import Clock
+from app.config import SiteConfig
+from app.devices.modbus import WriteRecorder, WriteResult, role_names, write_refusal
+from app.devices.registermap import Point, RegisterMap, load_map, resolve_map_path
+from app.plant.plant import HeatPumpPoints, IoModulePoints, Plant
+from app.snapshot import Commands, DeviceSnapshot, PlantSnapshot, Quality, Reading
+
+HEAT_PUMP_MAP = "generic_heat_pump"
+IO_MODULE_MAP = "generic_io_module"
+
+
+class _Unit(Protocol):
+    def values(self) -> Mapping[str, float | None]: ...
+
+    def write(self, name: str, value: float) -> None: ...
+
+
+def simulated_maps(site: SiteConfig) -> SiteConfig:
+    """The site with its heat pumps and I/O modules on the maps the simulated plant speaks; meters removed."""
+    pumps = [hp.model_copy(update={"register_map": HEAT_PUMP_MAP}) for hp in site.heat_pumps]
+    ios = [io.model_copy(update={"register_map": IO_MODULE_MAP}) for io in site.io_modules]
+    return site.model_copy(update={"heat_pumps": pumps, "io_modules": ios, "meters": []})
+
+
+class _Device:
+    def __init__(self, device_id: str, regmap: RegisterMap, unit: _Unit, calibration: dict[str, float]) -> None:
+        self.device_id = device_id
+        self.map = regmap
+        self.unit = unit
+        self.calibration = calibration
+        self.roles = role_names(regmap)
+        self.readable = [(p, p.name, p.unit, p.enum, calibration.get(p.name, 0.0)) for p in regmap.points
+                         if p.readable]
+
+    def snapshot(self, ts: datetime) -> DeviceSnapshot:
+        values = self.unit.values()
+        readings: dict[str, Reading] = {}
+        for point, name, unit, enum, offset in self.readable:
+            value = values.get(name)
+            if value is None:
+                readings[name] = Reading(None, unit, Quality.SENTINEL, ts)
+            elif enum is not None and int(value) not in enum:
+                readings[name] = Reading(None, unit, Quality.OUT_OF_RANGE, ts)
+            else:
+                value += offset
+                good = (point.min is None or value >= point.min) and (point.max is None or value <= point.max)
+                readings[name] = Reading(value if good else None, unit, Quality.GOOD if good else Quality.OUT_OF_RANGE,
+                                         ts)
+        return DeviceSnapshot(self.device_id, readings=readings, comms_ok=True, roles=self.roles)
+
+    def point_for(self, role: str) -> Point | None:
+        name = self.roles.get(role)
+        return self.map.by_name.get(name) if name else None
+
+
+class SimulatedPlantIO:
+    """The supervisor's PlantIO for an in-process :class:`~app.plant.plant.Plant`."""
+
+    def __init__(self, site: SiteConfig, plant: Plant, clock: Clock, recorder: WriteRecorder | None = None,
+                 site_dir: Path | None = None) -> None:
+        self.clock = clock
+        self.plant = plant
+        self.recorder = recorder
+        self.devices: dict[str, _Device] = {}
+        for hp in site.heat_pumps:
+            regmap = load_map(resolve_map_path(hp.register_map, site_dir))
+            watchdog = regmap.heartbeat.watchdog_s if regmap.heartbeat else None
+            unit = HeatPumpPoints(plant, hp.id, watchdog)
+            self.devices[hp.id] = _Device(hp.id, regmap, unit, hp.calibration)
+        for io in site.io_modules:
+            regmap = load_map(resolve_map_path(io.register_map, site_dir))
+            watchdog = regmap.heartbeat.watchdog_s if regmap.heartbeat else None
+            self.devices[io.id] = _Device(io.id, regmap, IoModulePoints(plant, io.id, watchdog), {})
+
+    async def read(self) -> PlantSnapshot:
+        ts = self.clock.now()
+        return PlantSnapshot(ts, {device_id: d.snapshot(ts) for device_id, d in self.devices.items()})
+
+    async def write(self, commands: Commands) -> list[WriteResult]:
+        results = []
+        for cmd in commands.points:
+            device = self.devices.get(cmd.device_id)
+            point = device.point_for(cmd.role) if device else None
+            if device is None or point is None:
+                results.append(WriteResult("refused", f"{cmd.device_id} has no {cmd.role} point", cmd.value))
+                continue
+            results.append(self._write(device, point, cmd.value, cmd.reason))
+        return results
+
+    def _write(self, device: _Device, point: Point, value: float, reason: str) -> WriteResult:
+        refusal = write_refusal(point, value, point.min, point.max)
+        if refusal is not None:
+            self._record(device, point.name, "refused", f"{refusal}; requested by: {reason}", value)
+            return WriteResult("refused", refusal, value)
+        current = device.unit.values()
+        for pre in device.map.control_preconditions:
+            if (pre.applies_to is None or point.name in pre.applies_to) and current.get(pre.point) != pre.value:
+                device.unit.write(pre.point, pre.value)
+                self._record(device, pre.point, "verified", f"precondition for {point.name}", pre.value)
+        if current.get(point.name) == value:
+            return WriteResult("unchanged", f"already {value:g}", value)
+        device.unit.write(point.name, value)
+        self._record(device, point.name, "verified", reason, value)
+        return WriteResult("verified", reason, value)
+
+    def _record(self, device: _Device, point: str, outcome: str, reason: str, value: float) -> None:
+        if self.recorder is not None:
+            self.recorder(self.clock.now(), device.device_id, point, outcome, reason, value=value)
+
+    async def close(self) -> None:
+        """Hand every unit back to its own control (the maps' release values)."""
+        for device in self.devices.values():
+            for pre in device.map.control_preconditions:
+                if pre.release_value is not None:
+                    device.unit.write(pre.point, pre.release_value)
