@@ -23,7 +23,7 @@ from app.devices.cli import simulated_unit
 from app.devices.modbus import ModbusDevice
 from app.devices.registermap import RegisterMap, load_map
 from app.devices.simulator import Fault, ModbusSimulator, SerialPort
-from app.plant.lumped import LumpedPlant, sinusoidal_weather
+from app.plant.plant import HeatPumpPoints
 from app.snapshot import Quality
 
 T0 = datetime(2024, 1, 10, 6, 0, tzinfo=UTC)
@@ -41,9 +41,9 @@ class Rows:
         self.rows.append(args)
 
 
-def make_plant() -> LumpedPlant:
+def make_plant() -> HeatPumpPoints:
     site = load_site(EXAMPLES / "school.yaml")
-    return LumpedPlant(site.heat_pumps[0], site.heating_circuits[0], site.cylinders[0], sinusoidal_weather(), T0)
+    return HeatPumpPoints.standalone(site, T0, hours=24)
 
 
 def map_variant(tmp_path: Path, base: str, **changes: object) -> RegisterMap:

@@ -69,7 +69,7 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
         for hp in site.heat_pumps:
             regmap = load_map(resolve_map_path(hp.register_map, site_dir))
             assert isinstance(hp.connection, TcpConnection)
-            unit = HeatPumpPoints(plant, hp.id, regmap.heartbeat.watchdog_s if regmap.heartbeat else None)
+            unit = HeatPumpPoints(plant, hp.id)  # the simulator keeps the unit's watchdog
             sim = ModbusSimulator({1: (regmap, unit)}, hp.connection.host, hp.connection.port)
             await sim.start()
             simulators.append(sim)

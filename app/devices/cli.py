@@ -119,17 +119,15 @@ def simulator(
 
 
 def _default_plant() -> object:
-    """A lumped plant from the shipped example site, starting now (the simulator's stand-alone model)."""
+    """The example site's heat pump on its simulated plant, starting now (the simulator's stand-alone model)."""
     from datetime import UTC, datetime
 
     from app.config import load_site
     from app.paths import data_dir
-    from app.plant.lumped import LumpedPlant, sinusoidal_weather
+    from app.plant.plant import HeatPumpPoints
 
     site = load_site(data_dir("examples") / "school.yaml")
-    cylinder = site.cylinders[0] if site.cylinders else None
-    return LumpedPlant(site.heat_pumps[0], site.heating_circuits[0], cylinder, sinusoidal_weather(),
-                       datetime.now(UTC).replace(microsecond=0))
+    return HeatPumpPoints.standalone(site, datetime.now(UTC).replace(microsecond=0))
 
 
 def probe(

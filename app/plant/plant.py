@@ -34,6 +34,7 @@ DHW_PRIMARY_DELTA_T_K = 5.0     # primary flow to the coil: rated capacity over 
 BOILER_LOCAL_C = 70.0           # a boiler on its own local enable and thermostat
 BOILER_DHW_PRIMARY_C = 75.0
 COLD_FEED_SWING_K = 3.0         # mains cold water: warmest in August
+STANDALONE_HOURS = 366 * 24     # a bare simulator's plant: one year of the built-in weather
 DEFAULT_PUMP_KW = 0.4           # a circuit pump when no heat pump declares one (gas-only plant)
 
 
@@ -378,6 +379,33 @@ class HeatPumpPoints:
         self.plant = plant
         self.hp_id = hp_id
         self.plant.controls[hp_id].watchdog_s = watchdog_s
+
+    @classmethod
+    def standalone(cls, site: SiteConfig, start: datetime, hours: int = STANDALONE_HOURS) -> HeatPumpPoints:
+        """The site's first heat pump on its own simulated plant (built-in weather), for a bare simulator."""
+        from app.plant.weather import builtin
+
+        return cls(Plant(site, builtin(), start, hours), site.heat_pumps[0].id)
+
+    def step(self, seconds: float) -> None:
+        """Advance the whole plant."""
+        self.plant.step(seconds)
+
+    @property
+    def flow_c(self) -> float:
+        return self.plant.flow_c
+
+    @property
+    def return_c(self) -> float:
+        return self.plant.return_c
+
+    @property
+    def bms_control(self) -> bool:
+        return self.plant.controls[self.hp_id].bms_control
+
+    @property
+    def flow_setpoint_c(self) -> float:
+        return self.plant.controls[self.hp_id].flow_setpoint_c
 
     def values(self) -> Mapping[str, float | None]:
         p = self.plant
