@@ -1,6 +1,6 @@
 """Polling scale: N simulated heat pumps polled every second over loopback Modbus TCP through the full driver.
 
-Each unit has its own TCP port and a lumped plant behind the generic heat pump map, served from a separate
+Each unit has its own TCP port and a simulated plant behind the generic heat pump map, served from a separate
 process, so the figures are the driver's: connection, batched reads (three requests per unit), decoding with
 quality, and storage of every sample in SQLite through the historian. ``--slave image`` (the default) serves
 each unit's registers from an image the simulator's own encoding refreshes once a second, answered by a
@@ -97,13 +97,12 @@ def image_of(regmap: RegisterMap, values: Mapping[str, float | None]) -> dict[in
 def serve(ports: list[int], slave: str, ready: Event, stop: Event) -> None:
     """The plant process: one slave per port, plants stepped once a second."""
     from app.devices.simulator import ModbusSimulator
-    from app.plant.lumped import LumpedPlant, sinusoidal_weather
+    from app.plant.plant import HeatPumpPoints
 
     async def main() -> None:
         regmap = load_map(resolve_map_path("generic_heat_pump"))
         site = load_site(data_dir("examples") / "school.yaml")
-        plants = [LumpedPlant(site.heat_pumps[0], site.heating_circuits[0], site.cylinders[0], sinusoidal_weather(),
-                              datetime.now(UTC)) for _ in ports]
+        plants = [HeatPumpPoints.standalone(site, datetime.now(UTC), hours=24 * 7) for _ in ports]
         loop = asyncio.get_running_loop()
         images = [image_of(regmap, plant.values()) for plant in plants]
         if slave == "image":

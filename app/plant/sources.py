@@ -15,6 +15,7 @@ take heat back from the water for ``DEFROST_S`` — the extra defrost of a unit 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -69,9 +70,8 @@ class PerformanceTable:
 
     @classmethod
     def for_heat_pump(cls, hp: HeatPumpConfig) -> PerformanceTable:
-        """The table of a site file's heat pump (its ``tp12`` section)."""
-        spec = HeatPumpSpec.model_validate(hp.tp12.model_dump(exclude_none=True))
-        return cls(HeatPumpModel(spec))
+        """The table of a site file's heat pump (its ``tp12`` section); built once per distinct data."""
+        return _table(hp.tp12.model_dump_json(exclude_none=True))
 
     def _cell(self, outdoor_c: float, flow_c: float) -> tuple[int, float, int, float]:
         x = min(max((outdoor_c - self._t0) / self._dt, 0.0), self._nt - 1.000001)
@@ -208,3 +208,8 @@ class Boiler:
         out.heat_kw = heat
         out.input_kw = heat / self.efficiency(inlet_c)
         out.load_ratio = heat / self.capacity_kw
+
+
+@functools.lru_cache(maxsize=32)
+def _table(tp12_json: str) -> PerformanceTable:
+    return PerformanceTable(HeatPumpModel(HeatPumpSpec.model_validate_json(tp12_json)))
