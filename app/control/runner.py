@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
 from collections import Counter
@@ -20,6 +21,7 @@ from app.plant.plant import HeatPumpPoints, Plant
 from app.plant.weather import builtin
 from app.storage import engine as storage_engine
 from app.storage.historian import Historian
+from app.telemetry.publisher import Telemetry
 
 SIMULATED_HOURS = 366 * 24  # an open-ended simulated run: one year of the built-in weather
 
@@ -81,6 +83,9 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
         from app.bacnet.device import attach
 
         bacnet = attach(supervisor, site_dir)
+    telemetry = Telemetry.for_site(site, clock.now, engine)
+    if telemetry is not None:
+        supervisor.observers.append(telemetry.observe)
     period = site.control.cycle_s
     began = clock.monotonic()
     try:
@@ -100,6 +105,8 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
             await plant_io.release()  # hand each unit back to its own control
         finally:
             await plant_io.close()
+        if telemetry is not None:
+            await asyncio.to_thread(telemetry.close, flush_s=5.0)
         for sim in simulators:
             await sim.stop()
         engine.dispose()

@@ -1,0 +1,1 @@
+"""The estate view: many sites summarised from one central historian."""
