@@ -13,6 +13,7 @@ from rich.table import Table
 from app.audit.cli import l8_export, l8_verify
 from app.config import SiteConfig, SourceError, database_url, load_site
 from app.devices import cli as devices_cli
+from app.estate.cli import estate
 from app.monitoring.cli import cop_app
 from app.tp12.cli import tp12_app
 
@@ -27,6 +28,7 @@ cli.command("l8-export")(l8_export)
 cli.command("l8-verify")(l8_verify)
 cli.command("probe")(devices_cli.probe)
 cli.command("simulator")(devices_cli.simulator)
+cli.command("estate")(estate)
 console = Console()
 
 EXIT_INVALID = 2

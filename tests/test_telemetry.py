@@ -22,13 +22,13 @@ from conftest import EXAMPLES, ROOT, hpsup
 from mqtt_broker import Mosquitto, Recorder, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
+from app.audit.log import L8Entry, L8Log
 from app.config import MqttConfig, TelemetryConfig, load_site
 from app.control.supervisor import CycleResult
 from app.devices.modbus import WriteResult
 from app.snapshot import Commands, DeviceSnapshot, PlantSnapshot, Quality, Reading
 from app.storage.engine import make_engine, upgrade
 from app.storage.historian import Historian
-from app.storage.models import L8Record
 from app.telemetry import BrokerSettings, Message, Outbox, SiteTopics, Telemetry, TelemetrySettings
 from app.telemetry.messages import segment
 from app.telemetry.publisher import StorageFeed, telemetry_settings
@@ -174,20 +174,14 @@ def test_storage_feed_publishes_new_alarms_transitions_and_l8_cycles_once(db_url
                            from_state="idle", to_state="pasteurise")
     historian.record_event(T0 + timedelta(minutes=3), "operator", "bacnet", "override written")
     Historian(engine, "another site").record_event(T0, "alarm", "hp9", "not ours", to_state="active")
-    with engine.begin() as conn:
-        # Columns common to every version of the L8 table; the chain itself is app.audit's business.
-        row = {"ts": T0 + timedelta(hours=2), "site": SITE, "cylinder": "dhw1", "kind": "cycle", "sensor": None,
-               "value": 60.4, "data": {"cycle": "pasteurise", "outcome": "pass"}, "prev_hash": "0" * 64,
-               "hash": "a" * 64}
-        if "seq" in L8Record.__table__.columns:
-            row["seq"] = 1
-        conn.execute(L8Record.__table__.insert(), [row])
+    (cycle,) = L8Log(engine, SITE).append([L8Entry.cycle(T0 + timedelta(hours=2), "dhw1", "pasteurise", True, 60.4)])
     messages, cursors = feed.collect(box)
     assert [m.topic.split("/", 2)[2] for m in messages] == ["alarms/hp1", "state/dhw1", "l8/dhw1/cycle"]
     assert messages[0].body["active"] is True and messages[0].body["data"] == {"cop": 2.1}
     assert (messages[1].body["state"], messages[1].body["previous"]) == ("pasteurise", "idle")
-    assert (messages[2].body["outcome"], messages[2].body["peak_c"], messages[2].body["hash"]) == (
-        "pass", 60.4, "a" * 64)
+    assert (messages[2].body["cycle"], messages[2].body["outcome"], messages[2].body["peak_c"]) == (
+        "pasteurise", "pass", 60.4)
+    assert messages[2].body["hash"] == cycle.hash
     box.put(messages, cursors)
     box.close()
     assert feed.collect(Outbox(tmp_path / "outbox.db"))[0] == []  # the cursors were committed with the messages
