@@ -124,7 +124,7 @@ def test_topic_levels_are_safe_and_bodies_follow_the_schema() -> None:
     assert cmd.body["commands"][0] == {"role": "flow_setpoint", "value": 45.0, "outcome": "verified",
                                        "reason": "weather compensation: outdoor 3.0 °C -> flow 45.0 °C",
                                        "outcome_reason": "read back 45.0"}
-    alarm = topics.alarm(T0, "hp1", "cleared", "COP back above 85 % of expected", None)
+    alarm = topics.alarm(T0, "hp1", "normal", "COP back above 85 % of expected", None)
     assert alarm.body["active"] is False and alarm.topic.endswith("/alarms/hp1")
     topic, will = topics.status(False, "connection lost", None)
     assert topic.endswith("/status") and "ts" not in will and will["online"] is False
@@ -163,9 +163,12 @@ def test_storage_feed_publishes_new_alarms_transitions_and_l8_cycles_once(db_url
     engine = make_engine(db_url)
     historian = Historian(engine, SITE)
     historian.record_event(T0, "alarm", "hp1", "before telemetry started", to_state="active")
+    historian.save_state("cop_today:hp1", {"day": "2025-01-13", "figures": {"spf": 3.1}}, T0)
     feed, box = StorageFeed(engine, SiteTopics("hpsup", SITE)), Outbox(tmp_path / "outbox.db")
     messages, cursors = feed.collect(box)
-    assert messages == [] and set(cursors) == {"events", "l8_cycles"}  # history is not replayed
+    assert set(cursors) == {"events", "l8_cycles", "cop_today"}
+    # History is not replayed; today's COP, a state, is published at once.
+    assert [(m.topic.split("/", 2)[2], m.body["figures"]) for m in messages] == [("cop/hp1", {"spf": 3.1})]
     box.put(messages, cursors)
 
     historian.record_event(T0 + timedelta(minutes=1), "alarm", "hp1", "COP 2.1 below 85 % of expected 2.9",
@@ -174,14 +177,19 @@ def test_storage_feed_publishes_new_alarms_transitions_and_l8_cycles_once(db_url
                            from_state="idle", to_state="pasteurise")
     historian.record_event(T0 + timedelta(minutes=3), "operator", "bacnet", "override written")
     Historian(engine, "another site").record_event(T0, "alarm", "hp9", "not ours", to_state="active")
+    historian.record_event(T0 + timedelta(minutes=4), "alarm", "cop.hp1", "running COP back within the expected band",
+                           to_state="normal")
     (cycle,) = L8Log(engine, SITE).append([L8Entry.cycle(T0 + timedelta(hours=2), "dhw1", "pasteurise", True, 60.4)])
+    historian.save_state("cop_today:hp1", {"day": "2025-01-13", "figures": {"spf": 3.3}}, T0 + timedelta(minutes=5))
     messages, cursors = feed.collect(box)
-    assert [m.topic.split("/", 2)[2] for m in messages] == ["alarms/hp1", "state/dhw1", "l8/dhw1/cycle"]
+    assert [m.topic.split("/", 2)[2] for m in messages] == ["alarms/hp1", "state/dhw1", "alarms/cop.hp1",
+                                                            "l8/dhw1/cycle", "cop/hp1"]
+    assert messages[2].body["active"] is False and messages[4].body["figures"] == {"spf": 3.3}
     assert messages[0].body["active"] is True and messages[0].body["data"] == {"cop": 2.1}
     assert (messages[1].body["state"], messages[1].body["previous"]) == ("pasteurise", "idle")
-    assert (messages[2].body["cycle"], messages[2].body["outcome"], messages[2].body["peak_c"]) == (
+    assert (messages[3].body["cycle"], messages[3].body["outcome"], messages[3].body["peak_c"]) == (
         "pasteurise", "pass", 60.4)
-    assert messages[2].body["hash"] == cycle.hash
+    assert messages[3].body["hash"] == cycle.hash
     box.put(messages, cursors)
     box.close()
     assert feed.collect(Outbox(tmp_path / "outbox.db"))[0] == []  # the cursors were committed with the messages

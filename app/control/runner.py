@@ -16,6 +16,7 @@ from app.control.supervisor import CycleResult, Supervisor
 from app.devices.plantio import ModbusPlantIO
 from app.devices.registermap import load_map, resolve_map_path
 from app.devices.simulator import ModbusSimulator
+from app.estate.cop_today import CopToday
 from app.monitoring.store import LiveCop
 from app.plant.plant import HeatPumpPoints, Plant
 from app.plant.weather import builtin
@@ -77,7 +78,8 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
             simulators.append(sim)
     plant_io = ModbusPlantIO(site, clock, historian.record_write, site_dir, events=historian.record_event)
     supervisor = Supervisor(site, plant_io, historian, clock)
-    supervisor.observers.append(LiveCop(site, engine, site_dir=site_dir, events=historian))
+    live_cop = LiveCop(site, engine, site_dir=site_dir, events=historian)
+    supervisor.observers += [live_cop, CopToday(live_cop, historian)]
     bacnet = None
     if site.bacnet is not None and site.bacnet.enabled:
         from app.bacnet.device import attach

@@ -2,11 +2,12 @@
 
 Per site: whether it is reporting (last sample within the stale limit) and which devices have lost
 comms, the active alarms, COP today and over the heating season to date, and the last L8 DHW cycle.
-Conventions read from storage: an ``alarm`` event raises an alarm for its source until an ``alarm``
-event with ``to_state`` ``cleared`` for the same source; ``comms_lost`` / ``comms_restored`` events
-give a device's comms state; COP comes from the stored daily figures (``cop_daily``: ``heat_kwh`` and
-``elec_kwh`` summed over the site's units, so a period's COP is the ratio of its sums); L8 cycles are the
-``cycle`` records of the L8 log.
+Conventions read from storage: a source's alarm is active while its latest ``alarm`` event has
+``to_state`` ``active`` (any other state — ``normal``, ``cleared`` — ends it); ``comms_lost`` /
+``comms_restored`` events give a device's comms state; COP is the ratio of ``heat_kwh`` and ``elec_kwh``
+summed over the site's units — today from the ``cop_today:{unit}`` controller state (see
+`app.estate.cop_today`) until the day is closed, the season from the closed days in ``cop_daily`` plus
+today; L8 cycles are the ``cycle`` records of the L8 log.
 
 The queries stay cheap on a large samples table: sites and each site's points are found by skipping
 along the (site, point, ts) index, and the last sample time is the latest of each point's last sample.
@@ -15,6 +16,7 @@ along the (site, point, ts) index, and the last sample time is the latest of eac
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -22,8 +24,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, column, func, select, text
 
-from app.storage.models import CopDaily, Event, L8Record, UtcDateTime
+from app.estate.cop_today import KEY_PREFIX
+from app.storage.models import ControllerState, CopDaily, Event, L8Record, UtcDateTime
 
+Figures = dict[str, Any]
 _SITES = """
 WITH RECURSIVE s(site) AS (
   SELECT min(site) FROM {table}
@@ -96,9 +100,18 @@ def _ratio(heat: float, elec: float) -> float | None:
     return round(heat / elec, 2) if elec > 1e-9 else None
 
 
+def _energy(figures: Iterable[Figures]) -> tuple[float, float]:
+    """Heat and electricity (kWh) summed over `figures`."""
+    heat = elec = 0.0
+    for f in figures:
+        heat += float(f.get("heat_kwh") or 0.0)
+        elec += float(f.get("elec_kwh") or 0.0)
+    return heat, elec
+
+
 def _sites(conn: Connection) -> list[str]:
     found: set[str] = set()
-    for table in ("samples", "events", "l8_records", "cop_daily"):
+    for table in ("samples", "events", "l8_records", "cop_daily", "controller_state"):
         found.update(conn.execute(text(_SITES.format(table=table))).scalars())
     return sorted(found)
 
@@ -114,6 +127,30 @@ def _latest_per(conn: Connection, kinds: tuple[str, ...]) -> list[Any]:
 _last_sample = text(_LAST_SAMPLE).columns(column("last_seen", UtcDateTime()))
 
 
+def _cop_figures(conn: Connection, season: date, today: date) -> dict[str, tuple[list[Figures], list[Figures]]]:
+    """Per site: each unit's figures for today (the closed day if stored, else today so far), and every
+    closed day of the season before today."""
+    per_unit_today: dict[tuple[str, str], Figures] = {}
+    for site, key, value in conn.execute(select(ControllerState.site, ControllerState.key, ControllerState.value)
+                                         .where(ControllerState.key.like(f"{KEY_PREFIX}%"))):
+        if value.get("day") == today.isoformat():
+            per_unit_today[(site, key.removeprefix(KEY_PREFIX))] = value["figures"]
+    closed: dict[str, list[Figures]] = {}
+    for site, unit, day, figures in conn.execute(
+            select(CopDaily.site, CopDaily.unit, CopDaily.day, CopDaily.figures)
+            .where(CopDaily.day >= season.isoformat(), CopDaily.day <= today.isoformat())):
+        if day == today.isoformat():
+            per_unit_today[(site, unit)] = json.loads(figures)
+        else:
+            closed.setdefault(site, []).append(json.loads(figures))
+    out: dict[str, tuple[list[Figures], list[Figures]]] = {}
+    for (site, _unit), figures in per_unit_today.items():
+        out.setdefault(site, ([], closed.get(site, [])))[0].append(figures)
+    for site, days in closed.items():
+        out.setdefault(site, ([], days))
+    return out
+
+
 def summarise(engine: Engine, at: datetime, *, tz: ZoneInfo, stale_after: timedelta,
               season_start_month_day: tuple[int, int] = (10, 1)) -> list[SiteSummary]:
     """Every site in the historian as seen at `at`; "today" and the season are local dates in `tz`."""
@@ -126,7 +163,7 @@ def summarise(engine: Engine, at: datetime, *, tz: ZoneInfo, stale_after: timede
             status = "no data" if last is None else "reporting" if at - last <= stale_after else "stale"
             summaries[site] = SiteSummary(site, status, last, season_start=season)
         for row in _latest_per(conn, ("alarm",)):
-            if row.to_state != "cleared":
+            if row.to_state == "active":
                 summaries[row.site].alarms.append(Alarm(row.source, row.ts, row.reason))
         for row in _latest_per(conn, ("comms_lost", "comms_restored")):
             if row.kind == "comms_lost":
@@ -138,19 +175,8 @@ def summarise(engine: Engine, at: datetime, *, tz: ZoneInfo, stale_after: timede
             data = row.data or {}
             summaries[row.site].last_l8_cycle = L8Cycle(row.ts, row.cylinder, data.get("cycle"), data.get("outcome"),
                                                         row.value)
-        sums: dict[str, list[float]] = {}
-        for site, day, figures in conn.execute(select(CopDaily.site, CopDaily.day, CopDaily.figures)
-                                               .where(CopDaily.day >= season.isoformat(),
-                                                      CopDaily.day <= today.isoformat())):
-            f = json.loads(figures)
-            heat, elec = float(f.get("heat_kwh") or 0.0), float(f.get("elec_kwh") or 0.0)
-            acc = sums.setdefault(site, [0.0, 0.0, 0.0, 0.0])
-            acc[0] += heat
-            acc[1] += elec
-            if day == today.isoformat():
-                acc[2] += heat
-                acc[3] += elec
-        for site, (heat, elec, heat_today, elec_today) in sums.items():
-            summaries[site].cop_season = _ratio(heat, elec)
+        for site, (today_figures, closed) in _cop_figures(conn, season, today).items():
+            (heat_today, elec_today), (heat_before, elec_before) = _energy(today_figures), _energy(closed)
             summaries[site].cop_today = _ratio(heat_today, elec_today)
+            summaries[site].cop_season = _ratio(heat_today + heat_before, elec_today + elec_before)
     return list(summaries.values())

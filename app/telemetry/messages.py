@@ -82,9 +82,9 @@ class SiteTopics:
 
     def alarm(self, ts: datetime, source: str, state: str | None, reason: str,
               data: Mapping[str, Any] | None) -> Message:
-        """``alarms/{source}`` (retained): an alarm raised (``active``) or ``cleared``, with its reason."""
+        """``alarms/{source}`` (retained): an alarm raised (state ``active``) or ended (any other state)."""
         return Message(self.topic("alarms", source), self.body(
-            ts, source=source, active=state != "cleared", state=state, reason=reason, data=data))
+            ts, source=source, active=state == "active", state=state, reason=reason, data=data))
 
     def l8_cycle(self, ts: datetime, cylinder: str, peak_c: float | None, data: Mapping[str, Any] | None,
                  record_hash: str) -> Message:
@@ -95,5 +95,5 @@ class SiteTopics:
             data=details, hash=record_hash))
 
     def cop(self, ts: datetime, unit: str, day: str, figures: Mapping[str, Any]) -> Message:
-        """``cop/{unit}`` (retained): a heat pump's COP figures for a local day (today, as recomputed)."""
+        """``cop/{unit}`` (retained): a heat pump's COP figures for today so far (local `day`)."""
         return Message(self.topic("cop", unit), self.body(ts, unit=unit, day=day, figures=dict(figures)))

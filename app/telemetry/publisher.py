@@ -2,9 +2,9 @@
 outcome recorded in storage, queued in the outbox and published to MQTT.
 
 `Telemetry.observe` is a supervisor cycle observer. What other parts record in storage reaches the broker
-without them calling anything: an ``alarm`` event (``to_state`` ``active`` or ``cleared``), a
-``transition`` event, and an L8 ``cycle`` record are picked up after the cycle that stored them (events
-and records are read by id past a cursor kept in the outbox, committed with the messages they made).
+without them calling anything: an ``alarm`` event, a ``transition`` event, an L8 ``cycle`` record and
+today's COP figures (``cop_today:{unit}`` controller state) are picked up in the cycle that stored them
+(read past cursors kept in the outbox, committed with the messages they made).
 Telemetry never stops control: a failure to queue is logged and the cycle goes on.
 """
 
@@ -19,10 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from app.config import SiteConfig, resolve_refs
-from app.storage.models import Event, L8Record
+from app.estate.cop_today import KEY_PREFIX as COP_TODAY
+from app.storage.models import ControllerState, Event, L8Record
 from app.telemetry.messages import SiteTopics, segment
 from app.telemetry.mqtt import BrokerSettings, MqttSender
 from app.telemetry.outbox import Message, Outbox
@@ -72,7 +73,8 @@ def telemetry_settings(site: SiteConfig, env: dict[str, str] | None = None) -> T
 
 
 class StorageFeed:
-    """Alarms, state transitions and L8 cycle outcomes one site stored since they were last published."""
+    """What one site stored since it was last published: alarms and state transitions (events), L8 cycle
+    outcomes (the L8 log) and COP figures for today (controller state ``cop_today:{unit}``)."""
 
     def __init__(self, engine: Engine, topics: SiteTopics) -> None:
         self.engine = engine
@@ -80,38 +82,51 @@ class StorageFeed:
 
     def collect(self, outbox: Outbox) -> tuple[list[Message], dict[str, str]]:
         """Messages for what is new past the outbox's cursors, and the cursors after them. A first run starts at
-        the end of what is stored (history is not replayed)."""
-        site = self.topics.site_name
+        the end of the stored events and L8 records (history is not replayed) and publishes today's COP."""
         messages: list[Message] = []
         cursors: dict[str, str] = {}
         with self.engine.connect() as conn:
-            last_event = outbox.cursor("events")
-            if last_event is None:
-                cursors["events"] = str(conn.execute(select(func.coalesce(func.max(Event.id), 0))
-                                                     .where(Event.site == site)).scalar_one())
-            else:
-                rows = conn.execute(select(Event).where(Event.site == site, Event.id > int(last_event))
-                                    .order_by(Event.id).limit(FEED_BATCH)).all()
-                for e in rows:
-                    if e.kind == "alarm":
-                        messages.append(self.topics.alarm(e.ts, e.source, e.to_state, e.reason, e.data))
-                    elif e.kind == "transition":
-                        messages.append(self.topics.transition(e.ts, e.source, e.from_state, e.to_state, e.reason,
-                                                               e.data))
-                if rows:
-                    cursors["events"] = str(rows[-1].id)
-            last_l8 = outbox.cursor("l8_cycles")
-            if last_l8 is None:
-                cursors["l8_cycles"] = str(conn.execute(select(func.coalesce(func.max(L8Record.id), 0))
-                                                        .where(L8Record.site == site)).scalar_one())
-            else:
-                records = conn.execute(select(L8Record).where(L8Record.site == site, L8Record.kind == "cycle",
-                                                              L8Record.id > int(last_l8))
-                                       .order_by(L8Record.id).limit(FEED_BATCH)).all()
-                messages.extend(self.topics.l8_cycle(r.ts, r.cylinder, r.value, r.data, r.hash) for r in records)
-                if records:
-                    cursors["l8_cycles"] = str(records[-1].id)
+            for name, read in (("events", self._events), ("l8_cycles", self._l8_cycles), ("cop_today", self._cop)):
+                found, cursor = read(conn, outbox.cursor(name))
+                messages += found
+                if cursor is not None:
+                    cursors[name] = cursor
         return messages, cursors
+
+    def _events(self, conn: Connection, after: str | None) -> tuple[list[Message], str | None]:
+        site = self.topics.site_name
+        if after is None:
+            return [], str(conn.execute(select(func.coalesce(func.max(Event.id), 0)).where(Event.site == site))
+                           .scalar_one())
+        rows = conn.execute(select(Event).where(Event.site == site, Event.id > int(after))
+                            .order_by(Event.id).limit(FEED_BATCH)).all()
+        messages = []
+        for e in rows:
+            if e.kind == "alarm":
+                messages.append(self.topics.alarm(e.ts, e.source, e.to_state, e.reason, e.data))
+            elif e.kind == "transition":
+                messages.append(self.topics.transition(e.ts, e.source, e.from_state, e.to_state, e.reason, e.data))
+        return messages, str(rows[-1].id) if rows else None
+
+    def _l8_cycles(self, conn: Connection, after: str | None) -> tuple[list[Message], str | None]:
+        site = self.topics.site_name
+        if after is None:
+            return [], str(conn.execute(select(func.coalesce(func.max(L8Record.id), 0))
+                                        .where(L8Record.site == site)).scalar_one())
+        rows = conn.execute(select(L8Record).where(L8Record.site == site, L8Record.kind == "cycle",
+                                                   L8Record.id > int(after))
+                            .order_by(L8Record.id).limit(FEED_BATCH)).all()
+        return ([self.topics.l8_cycle(r.ts, r.cylinder, r.value, r.data, r.hash) for r in rows],
+                str(rows[-1].id) if rows else None)
+
+    def _cop(self, conn: Connection, after: str | None) -> tuple[list[Message], str | None]:
+        query = select(ControllerState).where(ControllerState.site == self.topics.site_name,
+                                              ControllerState.key.like(f"{COP_TODAY}%"))
+        if after is not None:
+            query = query.where(ControllerState.updated_at > datetime.fromisoformat(after))
+        rows = conn.execute(query.order_by(ControllerState.updated_at, ControllerState.key)).all()
+        return ([self.topics.cop(r.updated_at, r.key.removeprefix(COP_TODAY), r.value["day"], r.value["figures"])
+                 for r in rows], rows[-1].updated_at.isoformat() if rows else None)
 
 
 class Telemetry:
