@@ -156,6 +156,10 @@ def test_read_property_multiple_shows_the_plant_with_status(device: Device) -> N
     missing = device.run(lambda: device.client.read_property_multiple(
         device.addr, [(FLOW_TEMP, [(P.PRESENT_VALUE, None)]), (OI(OT.ANALOG_VALUE, 999), [(P.PRESENT_VALUE, None)])]))
     assert missing[1]["results"][0]["error"][1] == rb.ErrorCode.UNKNOWN_OBJECT
+    every = device.run(lambda: device.client.read_property_multiple(device.addr, [(STORAGE_SETPOINT, [(P.ALL, None)])]))
+    found = {e["property_id"]: e["value"].value for e in every[0]["results"]}
+    assert found[P.PRESENT_VALUE] == pytest.approx(62.0) and found[P.MIN_PRES_VALUE] == pytest.approx(60.0)
+    assert found[P.EVENT_STATE] == 0 and found[P.OUT_OF_SERVICE] is False and len(found[P.PRIORITY_ARRAY]) == 16
 
 
 def test_priority_8_and_5_writes_and_relinquish_follow_the_priority_array(device: Device) -> None:

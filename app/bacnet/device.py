@@ -34,7 +34,7 @@ from app.bacnet.points import (
     evaluate,
     register_maps,
 )
-from app.bacnet.services import DeviceApplication
+from app.bacnet.services import DeviceApplication, FastAccessPoint
 from app.bacnet.trendlog import TrendLog
 from app.clock import Clock
 from app.config import BacnetConfig, BacnetRecipient, SiteConfig
@@ -134,6 +134,8 @@ class BacnetDevice:
             app = bacnet.this_application.app
             app.__class__ = DeviceApplication  # bacpypes3 Application plus the services it lacks
             app.writes = self
+            app.asap.__class__ = FastAccessPoint
+            app.asap.app = app
             app.device_object.vendorName = self.config.vendor_name
             app.add_object(notification_class([_destination(r) for r in self.config.notification_recipients]))
             for point in self.points:
