@@ -1,1 +1,36 @@
-"""Control: the supervisor cycle, state machines and schedule triggers."""
+"""Control: the supervisor cycle, state machines and schedule triggers.
+
+Command vocabulary — what the supervisor asks of a PlantIO (``Commands.points``: device_id, role, value,
+reason). Every PlantIO (Modbus through register maps, or an in-process simulated plant) implements these:
+
+==================  ========================================  ============================================
+role                device                                    value
+==================  ========================================  ============================================
+``enable``          heat pump                                 1 run (space heating or DHW), 0 off
+``flow_setpoint``   heat pump                                 °C, space-heating flow (clamped to the unit's
+                                                              maximum flow and the circuit limits)
+``operating_mode``  heat pump (its writable operating-mode     1 hot water (DHW priority), 0 space heating
+                    point)
+``dhw_setpoint``    heat pump                                 °C, cylinder setpoint, never below 60 (HSE L8)
+``control_mode``    heat pump                                 0 release to the unit's own controller
+                                                              (failsafe); BMS control is asserted by the
+                                                              driver's preconditions when writing
+``boiler_enable``   boiler's ``enable_device`` (I/O module),  1 enabled (fires on its own thermostat), 0 off;
+                    else the boiler id                        failsafe: 1 (local enable)
+``immersion_enable`` cylinder immersion's ``device``, else    1 on, 0 off
+                    the cylinder's heat pump
+==================  ========================================  ============================================
+
+Operator inputs — keys the supervisor reads from :class:`app.control.operator.OperatorInputs` each cycle
+(absent = the site file's value):
+
+- ``{circuit}.flow_setpoint_offset`` K added to the curve (parallel shift), bounded ±10 K
+- ``{circuit}.flow_setpoint_override`` °C, replaces the curve (still clamped to circuit/heat pump limits)
+- ``{circuit}.room_setpoint`` °C, occupied room setpoint; ``{circuit}.setback_setpoint`` °C
+- ``{circuit}.summer_cutoff`` °C
+- ``{cylinder}.storage_setpoint`` °C, refused (and recorded) below 60
+- ``{cylinder}.boost_time`` / ``{cylinder}.pasteurise_time`` minutes after local midnight
+- ``{cylinder}.boost_now`` / ``{cylinder}.pasteurise_now`` a change to 1 starts that cycle now
+- ``{heat_pump}.enable`` 0 takes the unit out of service (the sequencer treats it as unavailable)
+- ``plant.sequencer_mode`` 0 automatic, 1 heat pump only, 2 boiler only (faults still hand over)
+"""

@@ -1,19 +1,41 @@
-"""The supervisor: one control cycle — read, decide, write, record — repeated on the clock."""
+"""The supervisor: one control cycle — read, record, decide, write, observe — repeated on the clock.
+
+Strategies decide (weather compensation, hybrid sequencing, the L8 DHW regime), the state machines of
+``app.control.machines`` constrain and record, and the commands use the vocabulary documented in
+``app.control``. The controller's memory (machine states, timers, DHW cycles in progress, run hours) is
+saved whenever a machine moves and every few minutes otherwise; after a restart it resumes from there,
+with the restart and any interrupted DHW cycle on the record. Per-cycle work is plain arithmetic on
+tables built once, so the same supervisor runs a season of simulated time in seconds.
+"""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.clock import Clock
-from app.config import SiteConfig
-from app.control.operator import OperatorInputs, OperatorValue
+from app.config import CylinderConfig, HeatPumpConfig, SiteConfig
+from app.control.machines import DhwMachine, HeatPumpMachine, SequencerMachine, Transition
+from app.control.operator import OperatorInputs
+from app.control.performance import PerformanceTable
+from app.control.schedule import CronSchedule
 from app.devices.modbus import WriteResult
 from app.devices.plantio import PlantIO
-from app.snapshot import Commands, PlantSnapshot
+from app.snapshot import Commands, DeviceSnapshot, PlantSnapshot
 from app.storage.historian import Historian
-from strategies.weather_compensation import flow_setpoint
+from strategies import dhw_legionella as dhw
+from strategies import hybrid_sequencing as seq
+from strategies import weather_compensation as wc
+
+STATE_KEY = "control"
+SAVE_EVERY_S = 300.0
+AT_CAPACITY_FRACTION = 0.95
+FLOW_OFFSET_LIMIT_K = 10.0
+FORCED_MODES = {1: seq.HP_ONLY, 2: seq.BOILER_ONLY}
 
 
 @dataclass
@@ -24,55 +46,284 @@ class CycleResult:
     samples: int = 0
 
 
-def _commanded_by(value: OperatorValue) -> str:
-    return f"operator {value.value:g} from {value.source} at priority {value.priority}"
-
-
 CycleObserver = Callable[[CycleResult], Awaitable[None] | None]
+
+
+@dataclass(slots=True)
+class HeatPumpStatus:
+    """One heat pump as read this cycle."""
+
+    comms_ok: bool
+    fault: str | None
+    running: bool
+    defrost: bool
+    heat_kw: float | None
+    elec_kw: float | None
+
+
+@dataclass
+class HeatPumpMemory:
+    enable: bool = False
+    since: datetime | None = None   # when `enable` last changed
+    run_h: float = 0.0
+
+
+@dataclass
+class CylinderMemory:
+    cycle: dhw.DhwCycle | None = None
+    pending: list[tuple[str, str]] = field(default_factory=list)  # (kind, reason) waiting to start
+    last_fired: dict[str, str] = field(default_factory=dict)      # schedule -> ISO time
+    operator_edges: dict[str, float] = field(default_factory=dict)
+    return_low: bool = False
+
+
+def _hp_status(device: DeviceSnapshot | None) -> HeatPumpStatus:
+    if device is None or not device.comms_ok:
+        return HeatPumpStatus(False, None, False, False, None, None)
+    code, alarm = device.value("fault_code"), device.value("alarm")
+    fault = f"fault code {code:g}" if code else ("alarm active" if alarm else None)
+    heat = device.value("heat_output_power")
+    compressor = device.value("compressor_running")
+    running = bool(compressor) if compressor is not None else bool(heat and heat > 0)
+    return HeatPumpStatus(True, fault, running, bool(device.value("defrost_active")), heat,
+                          device.value("electrical_power"))
 
 
 class Supervisor:
     """Runs the control cycle of design.md against any PlantIO.
 
     Observers (COP monitoring, BACnet present values, telemetry) are called with every cycle's result;
-    operator inputs (BACnet writes) are read at the start of the next cycle.
+    operator inputs (BACnet writes) are read at the start of each cycle. ``performance`` maps heat pump id to
+    its predicted-performance table; by default it is built from each heat pump's TP-12 data.
     """
 
     def __init__(self, site: SiteConfig, plant: PlantIO, historian: Historian, clock: Clock,
-                 operator: OperatorInputs | None = None) -> None:
+                 operator: OperatorInputs | None = None, *,
+                 performance: dict[str, PerformanceTable] | None = None) -> None:
         self.site = site
         self.plant = plant
         self.historian = historian
         self.clock = clock
         self.operator = operator or OperatorInputs()
         self.observers: list[CycleObserver] = []
+        self.zone = ZoneInfo(site.site.timezone)
+        self.circuit = site.heating_circuits[0]
+        self.schedule = site.schedules[self.circuit.schedule] if self.circuit.schedule in site.schedules else None
+        self.performance = performance if performance is not None else {
+            hp.id: PerformanceTable.for_heat_pump(hp) for hp in site.heat_pumps}
+        self.boiler_efficiency = site.boilers[0].seasonal_efficiency if site.boilers else 1.0
+        self.heat_pumps: dict[str, HeatPumpMachine] = {
+            hp.id: HeatPumpMachine(hp.id, self._transition) for hp in site.heat_pumps}
+        self.sequencer = SequencerMachine("plant", self._transition)
+        self.cylinders: dict[str, DhwMachine] = {c.id: DhwMachine(c.id, self._transition) for c in site.cylinders}
+        self.hp_memory = {hp.id: HeatPumpMemory() for hp in site.heat_pumps}
+        self.cyl_memory = {c.id: CylinderMemory() for c in site.cylinders}
+        self.source_state = seq.SourceState()
+        self.stage_state = seq.StageState()
+        self.trim_state = wc.TrimState()
+        self.heating_on = True
+        self.last_ts: datetime | None = None
+        self._saved_at: datetime | None = None
+        self._dirty = False
+        self._operator_notes: dict[str, float] = {}
+        self._restore(clock.now())
+        self.triggers = {c.id: self._triggers(c, clock.now()) for c in site.cylinders}
 
+    # -- records ------------------------------------------------------------------------------------------
+    def _transition(self, t: Transition) -> None:
+        self.historian.record_event(t.ts, "transition", t.machine, t.reason, from_state=t.from_state,
+                                    to_state=t.to_state, data={"trigger": t.trigger})
+        self._dirty = True
+
+    def _event(self, ts: datetime, kind: str, source: str, reason: str, data: dict[str, Any] | None = None) -> None:
+        self.historian.record_event(ts, kind, source, reason, data=data)
+
+    def _record_outcome(self, cylinder: str, outcome: dhw.DhwOutcome) -> None:
+        """A DHW cycle outcome for the L8 record (pass or fail), committed before the cycle moves on."""
+        record = outcome.record()
+        self._event(outcome.ended, "l8_cycle", cylinder, f"{outcome.kind} {record['outcome']}: {outcome.reason}",
+                    record)
+        if not outcome.passed:
+            self._event(outcome.ended, "alarm", cylinder, f"L8 {outcome.kind} failed: {outcome.reason}", record)
+
+    # -- persisted state ----------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume after a restart (JSON-able)."""
+        return {
+            "ts": self.last_ts.isoformat() if self.last_ts else None,
+            "heating_on": self.heating_on,
+            "trim_k": self.trim_state.integral_k,
+            "sequencer": {"state": self.sequencer.state, "since": self.source_state.since_s},
+            "stage": {"running": list(self.stage_state.running), "lead": self.stage_state.lead},
+            "heat_pumps": {hid: {"state": self.heat_pumps[hid].state, "enable": m.enable, "run_h": m.run_h,
+                                 "since": m.since.isoformat() if m.since else None}
+                           for hid, m in self.hp_memory.items()},
+            "cylinders": {cid: {"state": self.cylinders[cid].state, "pending": m.pending,
+                                "cycle": m.cycle.to_state() if m.cycle else None, "last_fired": m.last_fired}
+                          for cid, m in self.cyl_memory.items()},
+        }
+
+    def _save(self, now: datetime) -> None:
+        self.historian.save_state(STATE_KEY, self.state(), now)
+        self._saved_at, self._dirty = now, False
+
+    def _restore(self, now: datetime) -> None:
+        stored = self.historian.load_state(STATE_KEY)
+        if not stored:
+            return
+        self.heating_on = bool(stored.get("heating_on", True))
+        self.trim_state = wc.TrimState(float(stored.get("trim_k", 0.0)))
+        self.sequencer.restore(stored["sequencer"]["state"])
+        self.source_state = seq.SourceState(self.sequencer.state, float(stored["sequencer"]["since"]))
+        self.stage_state = seq.StageState(tuple(stored["stage"]["running"]), stored["stage"]["lead"])
+        for hid, saved in stored.get("heat_pumps", {}).items():
+            if hid in self.hp_memory:
+                self.heat_pumps[hid].restore(saved["state"])
+                self.hp_memory[hid] = HeatPumpMemory(bool(saved["enable"]), datetime.fromisoformat(saved["since"])
+                                                     if saved["since"] else None, float(saved["run_h"]))
+        last = datetime.fromisoformat(stored["ts"]) if stored.get("ts") else now
+        self._event(now, "restart", "supervisor", f"resumed from stored state of {last:%Y-%m-%d %H:%M:%S} UTC "
+                    f"({(now - last).total_seconds() / 60:.0f} min without control)", {"stored_at": stored.get("ts")})
+        for cid, saved in stored.get("cylinders", {}).items():
+            if cid not in self.cyl_memory:
+                continue
+            self.cylinders[cid].restore(saved["state"])
+            memory = CylinderMemory(pending=[tuple(p) for p in saved["pending"]],  # type: ignore[misc]
+                                    last_fired=dict(saved["last_fired"]))
+            if saved["cycle"]:
+                memory.cycle = dhw.resume_cycle(dhw.DhwCycle.from_state(saved["cycle"]), now)
+                self._event(now, "interruption", cid, memory.cycle.interruptions[-1],
+                            {"cycle": memory.cycle.kind, "started": memory.cycle.started.isoformat()})
+            self.cyl_memory[cid] = memory
+        self.last_ts = last
+        self._dirty = True
+
+    def _triggers(self, cyl: CylinderConfig, now: datetime,
+                  times: dict[str, time] | None = None) -> dict[str, CronSchedule]:
+        regime = cyl.legionella
+        times = times or {dhw.BOOST: regime.boost_time, dhw.PASTEURISE: regime.pasteurise_time}
+        fired = {k: datetime.fromisoformat(v) for k, v in self.cyl_memory[cyl.id].last_fired.items()}
+        return {
+            dhw.BOOST: CronSchedule.daily(times[dhw.BOOST], self.zone, now, fired.get(dhw.BOOST)),
+            dhw.PASTEURISE: CronSchedule.daily(times[dhw.PASTEURISE], self.zone, now, fired.get(dhw.PASTEURISE),
+                                               day_of_week=regime.pasteurise_day),
+        }
+
+    # -- operator -----------------------------------------------------------------------------------------
+    def _op(self, key: str, default: float) -> float:
+        return self.operator.value(key, default)
+
+    def _operator_note(self, ts: datetime, key: str, value: float, reason: str) -> None:
+        """Record a refused or adjusted operator value once per distinct value."""
+        if self._operator_notes.get(key) != value:
+            self._operator_notes[key] = value
+            self._event(ts, "operator", key, reason, {"value": value})
+
+    # -- the cycle ----------------------------------------------------------------------------------------
     def decide(self, snapshot: PlantSnapshot) -> Commands:
-        """Weather-compensated flow setpoint and enable for each heat pump on the site's first circuit."""
-        commands = Commands(snapshot.ts)
-        circuit = self.site.heating_circuits[0]
-        for hp in self.site.heat_pumps:
-            device = snapshot.devices.get(hp.id)
-            outdoor = device.value("outdoor_temp") if device is not None and device.comms_ok else None
-            if outdoor is None:
-                continue  # no trustworthy outdoor reading: leave the unit on its own control
-            heating = outdoor < circuit.summer_cutoff_c
-            setpoint = flow_setpoint(circuit, outdoor, max_flow_c=hp.max_flow_temp_c)
-            enable = self.operator.get(f"{hp.id}.enable")
-            if enable is not None:
-                heating = enable.value >= 0.5
-                commands.set(hp.id, "enable", float(heating), _commanded_by(enable))
-            else:
-                commands.set(hp.id, "enable", 1.0 if heating else 0.0,
-                             f"outdoor {outdoor:.1f} °C {'below' if heating else 'above'} summer cut-off "
-                             f"{circuit.summer_cutoff_c:g} °C")
-            flow = self.operator.get(f"{circuit.id}.flow_setpoint")
-            if heating and flow is not None:
-                commands.set(hp.id, "flow_setpoint", round(min(flow.value, hp.max_flow_temp_c), 1),
-                             _commanded_by(flow))
-            elif heating:
-                commands.set(hp.id, "flow_setpoint", round(setpoint, 1),
-                             f"weather compensation: outdoor {outdoor:.1f} °C -> flow {setpoint:.1f} °C")
+        """Strategies and machines turn one snapshot into the cycle's commands."""
+        now = snapshot.ts
+        local = now.astimezone(self.zone)
+        dt_s = (now - self.last_ts).total_seconds() if self.last_ts else 0.0
+        commands = Commands(now)
+        site, circuit = self.site, self.circuit
+        status = {hp.id: _hp_status(snapshot.devices.get(hp.id)) for hp in site.heat_pumps}
+        outdoor = next((d.value("outdoor_temp") for d in snapshot.devices.values()
+                        if d.comms_ok and d.value("outdoor_temp") is not None), None)
+        self._account_run_hours(status, dt_s)
+
+        # space heating: season, room target, trim, flow setpoint
+        cutoff = self._op(f"{circuit.id}.summer_cutoff", circuit.summer_cutoff_c)
+        if outdoor is not None:
+            self.heating_on = wc.heating_season(outdoor, self.heating_on, cutoff, circuit.summer_hysteresis_k)
+        room = self._room_temperature(snapshot)
+        target = self._room_target(local, room, outdoor if outdoor is not None else circuit.design_outdoor_c)
+        trim, self.trim_state = wc.room_trim(self.trim_state, room, target.setpoint_c, dt_s, circuit.room_trim,
+                                             integrate=target.occupied and self.heating_on)
+        offset = max(-FLOW_OFFSET_LIMIT_K, min(FLOW_OFFSET_LIMIT_K, self._op(f"{circuit.id}.flow_setpoint_offset", 0)))
+        hp_max = max(hp.max_flow_temp_c for hp in site.heat_pumps)
+        override = self.operator.get(f"{circuit.id}.flow_setpoint_override")
+        if outdoor is None:
+            flow_sp = circuit.min_flow_c
+        elif override is not None:
+            flow_sp = min(max(override.value, circuit.min_flow_c), circuit.max_flow_c, hp_max)
+        else:
+            flow_sp = wc.flow_setpoint(circuit, outdoor, max_flow_c=hp_max, room_setpoint_c=target.setpoint_c,
+                                       occupied=target.occupied, trim_k=trim + offset)
+        load = (wc.required_output_kw(circuit, outdoor, target.setpoint_c, target.occupied)
+                if outdoor is not None and self.heating_on else 0.0)
+
+        # heat pump availability and predicted performance
+        unavailable: dict[str, str] = {}
+        for hp in site.heat_pumps:
+            why = self._unavailable(hp, status[hp.id], outdoor)
+            if why:
+                unavailable[hp.id] = why
+        available = [hp.id for hp in site.heat_pumps if hp.id not in unavailable]
+        capacity = {hid: self.performance[hid].capacity_kw(outdoor, flow_sp) if outdoor is not None else 0.0
+                    for hid in available if hid in self.performance}
+        lead = seq.choose_lead(available, self._run_hours(), self.stage_state.lead, site.sequencing.lead_rotation_h)
+        cop = (self.performance[lead].predict_cop(outdoor, flow_sp)
+               if lead is not None and outdoor is not None and lead in self.performance else None)
+
+        # sources
+        crossover = seq.crossover_cop(site.tariffs, self.boiler_efficiency, local)
+        running_kw = [status[h].elec_kw or 0.0 for h in self.stage_state.running]
+        shed, shed_reason = seq.electrical_shed(self._site_kw(snapshot), site.sequencing.site_kw_limit, running_kw)
+        staged = self.stage_state.running
+        running_heat = sum(status[h].heat_kw or 0.0 for h in staged if h in status)
+        running_cap = sum(capacity.get(h, 0.0) for h in staged)
+        forced = FORCED_MODES.get(int(self._op("plant.sequencer_mode", 0)))
+        if self.heating_on or outdoor is None:
+            inputs = seq.SourceInputs(
+                now_s=now.timestamp(), outdoor_ok=outdoor is not None, has_boiler=bool(site.boilers),
+                hp_available=bool(available),
+                hp_unavailable_reason="; ".join(f"{h} {w}" for h, w in unavailable.items()),
+                predicted_cop=cop, crossover=crossover,
+                at_capacity=running_cap > 0 and running_heat >= AT_CAPACITY_FRACTION * running_cap,
+                flow_c=self._mean_flow(snapshot, staged), flow_setpoint_c=flow_sp, load_kw=load,
+                hp_capacity_kw=sum(capacity.values()), over_electrical_limit=shed > 0 and len(staged) <= shed,
+                electrical_reason=shed_reason, forced=forced)
+            decision, self.source_state = seq.sequence_sources(inputs, self.source_state, site.sequencing)
+        else:
+            decision = seq.SourceDecision(seq.HP_ONLY, f"no space heating: outdoor above summer cut-off {cutoff:g} °C",
+                                          False)
+            self.source_state = seq.SourceState(decision.mode, self.source_state.since_s)
+        self.sequencer.go(decision.mode, now, decision.reason)
+        if decision.heat_pumps_on and self.heating_on:
+            self.stage_state, stage_reason = seq.stage_heat_pumps(
+                available, self._run_hours(), capacity, load, now.timestamp(), self.stage_state, site.sequencing,
+                shed=shed)
+        else:
+            self.stage_state, stage_reason = seq.StageState(lead=lead), decision.reason
+
+        # DHW
+        release = target.reason if self.heating_on and target.mode == "preheat" else None
+        if decision.mode == seq.FAILSAFE:  # heat pumps are on their own control: the immersion does DHW
+            unavailable = {hp.id: "plant in failsafe" for hp in site.heat_pumps}
+        dhw_hp: dict[str, dhw.DhwIntent] = {}
+        for cyl in site.cylinders:
+            intent = self._dhw(cyl, snapshot, now, local, status, unavailable, release, commands)
+            if intent is not None and intent.hp_dhw and cyl.heat_pump:
+                dhw_hp[cyl.heat_pump] = intent
+
+        # commands
+        if decision.mode == seq.FAILSAFE:
+            for hp in site.heat_pumps:
+                if status[hp.id].comms_ok:
+                    commands.set(hp.id, "control_mode", 0.0, decision.reason)
+        else:
+            for hp in site.heat_pumps:
+                self._heat_pump_commands(hp, status[hp.id], unavailable.get(hp.id), now, commands,
+                                         hp.id in self.stage_state.running, dhw_hp.get(hp.id), flow_sp,
+                                         stage_reason, target)
+        boiler_on = decision.mode == seq.FAILSAFE or (decision.boiler_on and self.heating_on)
+        for boiler in site.boilers:
+            commands.set(boiler.enable_device or boiler.id, "boiler_enable", 1.0 if boiler_on else 0.0,
+                         decision.reason)
+        self.last_ts = now
+        if self._dirty or self._saved_at is None or (now - self._saved_at).total_seconds() >= SAVE_EVERY_S:
+            self._save(now)
         return commands
 
     async def cycle(self) -> CycleResult:
@@ -87,3 +338,193 @@ class Supervisor:
             if inspect.isawaitable(outcome):
                 await outcome
         return result
+
+    # -- pieces of the cycle ------------------------------------------------------------------------------
+    def _run_hours(self) -> dict[str, float]:
+        return {hid: m.run_h for hid, m in self.hp_memory.items()}
+
+    def _account_run_hours(self, status: dict[str, HeatPumpStatus], dt_s: float) -> None:
+        for hid, st in status.items():
+            if st.running:
+                self.hp_memory[hid].run_h += dt_s / 3600
+
+    def _room_temperature(self, snapshot: PlantSnapshot) -> float | None:
+        values = [v for d in snapshot.devices.values() if d.comms_ok
+                  for key in d.roles if key.startswith("room_temp") and (v := d.value(key)) is not None]
+        return sum(values) / len(values) if values else None
+
+    def _room_target(self, local: datetime, room: float | None, outdoor: float) -> wc.RoomTarget:
+        circuit = self.circuit
+        occupied_sp = self._op(f"{circuit.id}.room_setpoint", circuit.design_room_c)
+        setback_sp = self._op(f"{circuit.id}.setback_setpoint", circuit.setback_room_c)
+        if self.schedule is None:
+            return wc.RoomTarget(occupied_sp, True, "occupied", "no schedule: always occupied")
+        emitter_max = wc.emitter_output_kw(circuit, circuit.max_flow_c - 5.0, room if room is not None else 20.0)
+        target = wc.room_target(circuit, self.schedule, local.replace(tzinfo=None), room, outdoor, emitter_max)
+        return wc.RoomTarget(setback_sp if target.mode == "setback" else occupied_sp, target.occupied, target.mode,
+                             target.reason)
+
+    def _unavailable(self, hp: HeatPumpConfig, st: HeatPumpStatus, outdoor: float | None) -> str | None:
+        if not st.comms_ok:
+            return "comms lost"
+        if st.fault:
+            return st.fault
+        if self._op(f"{hp.id}.enable", 1.0) < 0.5:
+            return "taken out of service by the operator"
+        if outdoor is not None and outdoor < hp.tp12.temp_lower_operating_limit:
+            return (f"outdoor {outdoor:.1f} °C below its operating limit "
+                    f"{hp.tp12.temp_lower_operating_limit:g} °C")
+        return None
+
+    def _mean_flow(self, snapshot: PlantSnapshot, units: tuple[str, ...]) -> float | None:
+        flows = [v for u in units if (d := snapshot.devices.get(u)) and (v := d.value("flow_temp")) is not None]
+        return sum(flows) / len(flows) if flows else None
+
+    def _site_kw(self, snapshot: PlantSnapshot) -> float | None:
+        for meter in self.site.meters:
+            if meter.kind == "electricity" and meter.measures == "site":
+                device = snapshot.devices.get(meter.id)
+                return device.value("electrical_power") if device is not None and device.comms_ok else None
+        return None
+
+    def _heat_pump_commands(self, hp: HeatPumpConfig, st: HeatPumpStatus, unavailable: str | None, now: datetime,
+                            commands: Commands, staged: bool, dhw_intent: dhw.DhwIntent | None, flow_sp: float,
+                            stage_reason: str, target: wc.RoomTarget) -> None:
+        machine, memory, cfg = self.heat_pumps[hp.id], self.hp_memory[hp.id], self.site.sequencing
+        if not st.comms_ok:
+            machine.go("comms_lost", now, "no answer from the unit: nothing can be written")
+            return
+        want = (staged or dhw_intent is not None) and unavailable is None
+        why = (dhw_intent.reason if dhw_intent is not None else
+               f"space heating ({target.mode}): {stage_reason}" if staged else stage_reason)
+        if unavailable:
+            why = f"unavailable: {unavailable}"
+        held = (now - memory.since).total_seconds() / 60 if memory.since else float("inf")
+        if want != memory.enable and unavailable is None:
+            if memory.enable and held < cfg.min_on_min:
+                want, why = True, f"minimum run time: on {held:.0f} of {cfg.min_on_min:g} min"
+            elif not memory.enable and held < cfg.min_off_min:
+                want, why = False, f"anti-short-cycle: off {held:.0f} of {cfg.min_off_min:g} min"
+        if want != memory.enable:
+            memory.enable, memory.since = want, now
+            self._dirty = True
+        state = ("fault" if st.fault else "lockout" if why.startswith("anti-short-cycle") else
+                 "off" if not want else "defrost" if st.defrost else
+                 ("hot_water" if dhw_intent is not None else "heating") if st.running else "standby")
+        machine.go(state, now, st.fault or why)
+        commands.set(hp.id, "enable", 1.0 if want else 0.0, why)
+        if want:
+            commands.set(hp.id, "operating_mode", 1.0 if dhw_intent is not None else 0.0, why)
+            commands.set(hp.id, "flow_setpoint", round(min(flow_sp, hp.max_flow_temp_c), 1), why)
+
+    def _dhw(self, cyl: CylinderConfig, snapshot: PlantSnapshot, now: datetime, local: datetime,
+             status: dict[str, HeatPumpStatus], unavailable: dict[str, str], release: str | None,
+             commands: Commands) -> dhw.DhwIntent | None:
+        """Schedule, start, step and record this cylinder's L8 cycles; command its immersion and setpoint."""
+        machine, memory = self.cylinders[cyl.id], self.cyl_memory[cyl.id]
+        hp = next((h for h in self.site.heat_pumps if h.id == cyl.heat_pump), None)
+        device = snapshot.devices.get(cyl.heat_pump) if cyl.heat_pump else None
+        temps = [device.value("dhw_temp" if i == 0 else f"dhw_temp.{i}") if device is not None else None
+                 for i in range(len(cyl.sensors))]
+        requested = self._op(f"{cyl.id}.storage_setpoint", cyl.storage_setpoint_c)
+        setpoint, refused = dhw.storage_setpoint(requested)
+        if refused:
+            self._operator_note(now, f"{cyl.id}.storage_setpoint", requested, f"refused: {refused}")
+        self._schedule_cycles(cyl, now, memory)
+        if cyl.secondary_return_sensor and device is not None:
+            self._watch_secondary_return(cyl, device.value("secondary_return_temp"), now, memory)
+        inputs = dhw.DhwInputs(
+            now=now, temps=temps, hp_reach_c=dhw.heat_pump_reach_c(hp.max_flow_temp_c, cyl) if hp else None,
+            hp_available=hp is not None and hp.id not in unavailable,
+            hp_unavailable_reason=unavailable.get(hp.id, "") if hp else "",
+            hp_heat_kw=(status[hp.id].heat_kw or 0.0) if hp else 0.0, release_hp=release,
+            has_immersion=cyl.immersion is not None,
+            immersion_kw=cyl.immersion.power_kw if cyl.immersion else 0.0)
+        if memory.cycle is None:
+            if not memory.pending and dhw.needs_reheat(temps, setpoint, cyl):
+                memory.pending.append((dhw.REHEAT, f"top sensor below {setpoint:g} °C less "
+                                                   f"{cyl.reheat_differential_k:g} K"))
+            self._start_pending(cyl, now, local, setpoint, inputs, memory)
+        intent = None
+        if memory.cycle is not None:
+            cycle, intent, outcome = dhw.step_cycle(memory.cycle, inputs, cyl.legionella.pasteurise_hold_min)
+            if cycle.source == dhw.IMMERSION and machine.state in (dhw.BOOST, dhw.PASTEURISE):
+                machine.go("immersion_fallback", now, cycle.handover or "immersion")
+            if outcome is not None:
+                self._record_outcome(cyl.id, outcome)
+                machine.go("passed" if outcome.passed else "failed", now, outcome.reason)
+                if not outcome.passed and outcome.interruptions and outcome.kind == dhw.PASTEURISE:
+                    memory.pending.insert(0, (dhw.PASTEURISE, "re-run of an interrupted pasteurisation"))
+                memory.cycle = None
+                self._dirty = True
+            else:
+                memory.cycle = cycle
+        immersion_on = intent is not None and intent.immersion_on
+        if cyl.immersion is not None:
+            device_id = cyl.immersion.device or cyl.heat_pump or cyl.id
+            commands.set(device_id, "immersion_enable", 1.0 if immersion_on else 0.0,
+                         intent.reason if intent is not None else "no DHW cycle running")
+        if hp is not None and hp.id not in unavailable and status[hp.id].comms_ok:
+            ask = intent.setpoint_c if intent is not None and intent.hp_dhw else setpoint
+            commands.set(hp.id, "dhw_setpoint", dhw.storage_setpoint(ask)[0],
+                         intent.reason if intent is not None else "storage setpoint")
+        return intent if intent is not None and intent.hp_dhw else None
+
+    def _schedule_cycles(self, cyl: CylinderConfig, now: datetime, memory: CylinderMemory) -> None:
+        times = {kind: self._op(f"{cyl.id}.{kind}_time", -1.0) for kind in (dhw.BOOST, dhw.PASTEURISE)}
+        if any(v >= 0 for v in times.values()):
+            regime = cyl.legionella
+            wanted = {k: (time(int(v) // 60 % 24, int(v) % 60) if v >= 0 else
+                          (regime.boost_time if k == dhw.BOOST else regime.pasteurise_time)) for k, v in times.items()}
+            current = {k: self._trigger_time(s) for k, s in self.triggers[cyl.id].items()}
+            if wanted != current:
+                self.triggers[cyl.id] = self._triggers(cyl, now, wanted)
+                self._event(now, "operator", cyl.id, "DHW schedule changed",
+                            {k: v.isoformat() for k, v in wanted.items()})
+        for kind, schedule in self.triggers[cyl.id].items():
+            fired = schedule.due(now)
+            if fired is not None:
+                memory.last_fired[kind] = fired.isoformat()
+                late = (now - fired).total_seconds() > 3600
+                memory.pending.append((kind, f"scheduled {kind} {fired.astimezone(self.zone):%a %H:%M}"
+                                             + (" (missed while stopped, run late)" if late else "")))
+                self._dirty = True
+        for kind in (dhw.BOOST, dhw.PASTEURISE):
+            key = f"{cyl.id}.{kind}_now"
+            value = self._op(key, 0.0)
+            if value >= 0.5 and memory.operator_edges.get(key, 0.0) < 0.5:
+                memory.pending.append((kind, "operator request"))
+            memory.operator_edges[key] = value
+
+    @staticmethod
+    def _trigger_time(schedule: CronSchedule) -> time:
+        fields = {f.name: str(f) for f in schedule.trigger.fields}
+        return time(int(fields["hour"]), int(fields["minute"]))
+
+    def _start_pending(self, cyl: CylinderConfig, now: datetime, local: datetime, setpoint: float,
+                       inputs: dhw.DhwInputs, memory: CylinderMemory) -> None:
+        if not memory.pending:
+            return
+        memory.pending.sort(key=lambda p: p[0] != dhw.PASTEURISE)  # a pasteurisation goes first
+        kind, reason = memory.pending[0]
+        peak = seq.in_peak_window(self.site.tariffs, local)
+        if kind == dhw.BOOST and peak and self.site.sequencing.defer_dhw_in_peak:
+            if not reason.endswith("(deferred)"):
+                memory.pending[0] = (kind, f"{reason} (deferred)")
+                self._event(now, "deferral", cyl.id, f"{kind} deferred: {peak} tariff window")
+            return
+        memory.pending.pop(0)
+        memory.cycle = dhw.start_cycle(kind, now, cyl, setpoint, reason, inputs)
+        self.cylinders[cyl.id].go(dhw.PASTEURISE if kind == dhw.PASTEURISE else dhw.BOOST, now,
+                                  f"{kind}: {reason}")
+
+    def _watch_secondary_return(self, cyl: CylinderConfig, value: float | None, now: datetime,
+                                memory: CylinderMemory) -> None:
+        low = value is not None and value < cyl.legionella.secondary_return_min_c
+        if low != memory.return_low:
+            memory.return_low = low
+            if low:
+                self._event(now, "alarm", cyl.id, f"secondary return {value:.1f} °C below "
+                            f"{cyl.legionella.secondary_return_min_c:g} °C (HSE L8)", {"value": value})
+            else:
+                self._event(now, "alarm_cleared", cyl.id, "secondary return back in range")

@@ -456,9 +456,16 @@ class ModbusDevice:
 
     # -- writing ------------------------------------------------------------------------------------
     def point_for(self, role: str) -> Point | None:
-        """The point playing `role` ('flow_setpoint', or 'operating_mode.1' for an indexed one)."""
+        """The point playing `role` ('flow_setpoint', or 'operating_mode.1' for an indexed one).
+
+        A bare role whose first point is read-only (an operating mode reported on an input register) means
+        the writable point with that role, when the map has one.
+        """
         name = self._roles.get(role)
-        return self.map.by_name.get(name) if name else None
+        point = self.map.by_name.get(name) if name else None
+        if point is not None and not point.writable and "." not in role:
+            return next((p for p in self.map.points if p.role.value == role and p.writable), point)
+        return point
 
     async def write(self, point: Point, value: float, reason: str, *, check_preconditions: bool = True) -> WriteResult:
         """Write `value` to `point` under every guard; the outcome is recorded whatever it is."""
