@@ -44,7 +44,10 @@ def heat_pump_reach_c(max_flow_c: float, cylinder: CylinderConfig) -> float:
 
 
 def needs_reheat(temps: Sequence[float | None], setpoint_c: float, cylinder: CylinderConfig) -> bool:
-    """The store has fallen below its setpoint less the reheat differential (top sensor), or below 60 °C."""
+    """The store has fallen below its setpoint less the reheat differential (top sensor), or below 60 °C.
+
+    A reheat heats to the setpoint, and at least the differential above 60 °C, so it never chatters at 60.
+    """
     top = temps[0] if temps else None
     return top is not None and top < max(setpoint_c - cylinder.reheat_differential_k, L8_MIN_STORAGE_C)
 
@@ -148,7 +151,8 @@ def start_cycle(kind: str, now: datetime, cylinder: CylinderConfig, setpoint_c: 
                 inputs: DhwInputs) -> DhwCycle:
     """A new cycle of `kind` starting now; its first source is chosen at the first step."""
     regime = cylinder.legionella
-    target = {BOOST: regime.boost_target_c, PASTEURISE: regime.pasteurise_target_c, REHEAT: setpoint_c}[kind]
+    reheat_to = max(setpoint_c, L8_MIN_STORAGE_C + cylinder.reheat_differential_k)
+    target = {BOOST: regime.boost_target_c, PASTEURISE: regime.pasteurise_target_c, REHEAT: reheat_to}[kind]
     ask = max(setpoint_c, target + (DHW_SETPOINT_MARGIN_K if kind == PASTEURISE else 0.0))
     cycle = DhwCycle(kind, now, target, storage_setpoint(ask)[0], HEAT_PUMP,
                      now + timedelta(minutes=regime.heat_pump_window_min),

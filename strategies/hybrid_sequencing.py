@@ -94,6 +94,7 @@ class SourceInputs:
     flow_setpoint_c: float
     load_kw: float                   # heat the circuit needs now
     hp_capacity_kw: float            # what the available heat pumps can give at these temperatures
+    outdoor_c: float | None = None
     over_electrical_limit: bool = False
     electrical_reason: str = ""
     forced: str | None = None        # operator: hp_only or boiler_only
@@ -121,8 +122,10 @@ class SourceDecision:
         return self.mode in (HP_ONLY, HP_BOILER)
 
 
-def _economic_text(cop: float, crossover: Crossover) -> str:
-    return f"predicted COP {cop:.2f} vs crossover {crossover.cop:.2f} ({crossover.detail})"
+def _economic_text(inp: SourceInputs) -> str:
+    outdoor = f"{inp.outdoor_c:.1f}" if inp.outdoor_c is not None else "?"
+    return (f"predicted COP {inp.predicted_cop:.3f} at {outdoor} °C outdoor / {inp.flow_setpoint_c:.1f} °C flow "
+            f"vs crossover {inp.crossover.cop:.3f} ({inp.crossover.detail})")
 
 
 def sequence_sources(inp: SourceInputs, state: SourceState,
@@ -152,7 +155,7 @@ def sequence_sources(inp: SourceInputs, state: SourceState,
             # leaving a fault or limit hand-over: no dwell, the economics decide at once
             entering = cop < crossover.cop - cfg.crossover_hysteresis and (dwell_over or state.mode == FAILSAFE)
             if leading or entering:
-                return go(BOILER_ONLY, f"boiler cheaper: {_economic_text(cop, crossover)}")
+                return go(BOILER_ONLY, f"boiler cheaper: {_economic_text(inp)}")
     # the heat pump leads; does it need the boiler behind it?
     short = (inp.at_capacity and inp.flow_c is not None
              and inp.flow_c < inp.flow_setpoint_c - SHORTFALL_TOLERANCE_K)
@@ -169,7 +172,7 @@ def sequence_sources(inp: SourceInputs, state: SourceState,
                              f"{inp.flow_setpoint_c:.1f} °C for {cfg.capacity_shortfall_min:g} min: boiler lags",
                   shortfall_since)
     why = "operator: heat pump only" if inp.forced == HP_ONLY else (
-        f"heat pump leads: {_economic_text(cop, crossover)}" if cop is not None
+        f"heat pump leads: {_economic_text(inp)}" if cop is not None
         else "heat pump leads (no performance prediction: economic changeover inactive)")
     return go(HP_ONLY, why, shortfall_since)
 

@@ -68,7 +68,7 @@ def test_boiler_takes_the_lead_below_crossover_minus_hysteresis_after_dwell_and_
     decision, state = sequence_sources(inputs(predicted_cop=2.7, now_s=1000.0), SourceState(HP_ONLY, 0.0), CFG)
     assert decision.mode == HP_ONLY  # dwell of 30 min not over
     decision, state = sequence_sources(inputs(predicted_cop=2.7), SourceState(HP_ONLY, 0.0), CFG)
-    assert decision.mode == BOILER_ONLY and decision.boiler_leads and "2.70" in decision.reason
+    assert decision.mode == BOILER_ONLY and decision.boiler_leads and "2.700" in decision.reason
     decision, state = sequence_sources(inputs(predicted_cop=2.95, now_s=10_060.0), state, CFG)
     assert decision.mode == BOILER_ONLY  # still below the crossover: stays
     decision, state = sequence_sources(inputs(predicted_cop=3.0, now_s=10_120.0), state, CFG)

@@ -32,7 +32,8 @@ from strategies import hybrid_sequencing as seq
 from strategies import weather_compensation as wc
 
 STATE_KEY = "control"
-SAVE_EVERY_S = 300.0
+SAVE_EVERY_S = 900.0
+SAVE_IN_CYCLE_S = 300.0
 AT_CAPACITY_FRACTION = 0.95
 FLOW_OFFSET_LIMIT_K = 10.0
 FORCED_MODES = {1: seq.HP_ONLY, 2: seq.BOILER_ONLY}
@@ -89,23 +90,34 @@ def _hp_status(device: DeviceSnapshot | None) -> HeatPumpStatus:
                           device.value("electrical_power"))
 
 
+def _observed_state(st: HeatPumpStatus) -> str:
+    """The machine state a unit on its own control is in, from what it reports."""
+    if not st.comms_ok:
+        return "comms_lost"
+    return "fault" if st.fault else "defrost" if st.defrost else "heating" if st.running else "standby"
+
+
 class Supervisor:
     """Runs the control cycle of design.md against any PlantIO.
 
     Observers (COP monitoring, BACnet present values, telemetry) are called with every cycle's result;
     operator inputs (BACnet writes) are read at the start of each cycle. ``performance`` maps heat pump id to
     its predicted-performance table; by default it is built from each heat pump's TP-12 data.
+    ``sample_every_s`` thins the stored samples to one snapshot per that much clock time (simulations);
+    0 stores every cycle's.
     """
 
     def __init__(self, site: SiteConfig, plant: PlantIO, historian: Historian, clock: Clock,
                  operator: OperatorInputs | None = None, *,
-                 performance: dict[str, PerformanceTable] | None = None) -> None:
+                 performance: dict[str, PerformanceTable] | None = None, sample_every_s: float = 0.0) -> None:
         self.site = site
         self.plant = plant
         self.historian = historian
         self.clock = clock
         self.operator = operator or OperatorInputs()
         self.observers: list[CycleObserver] = []
+        self.sample_every_s = sample_every_s
+        self._sampled_at: datetime | None = None
         self.zone = ZoneInfo(site.site.timezone)
         self.circuit = site.heating_circuits[0]
         self.schedule = site.schedules[self.circuit.schedule] if self.circuit.schedule in site.schedules else None
@@ -182,8 +194,8 @@ class Supervisor:
                 self.hp_memory[hid] = HeatPumpMemory(bool(saved["enable"]), datetime.fromisoformat(saved["since"])
                                                      if saved["since"] else None, float(saved["run_h"]))
         last = datetime.fromisoformat(stored["ts"]) if stored.get("ts") else now
-        self._event(now, "restart", "supervisor", f"resumed from stored state of {last:%Y-%m-%d %H:%M:%S} UTC "
-                    f"({(now - last).total_seconds() / 60:.0f} min without control)", {"stored_at": stored.get("ts")})
+        self._event(now, "restart", "supervisor", f"resumed from the state stored at {last:%Y-%m-%d %H:%M:%S} UTC, "
+                    f"{(now - last).total_seconds() / 60:.0f} min ago", {"stored_at": stored.get("ts")})
         for cid, saved in stored.get("cylinders", {}).items():
             if cid not in self.cyl_memory:
                 continue
@@ -279,7 +291,7 @@ class Supervisor:
                 now_s=now.timestamp(), outdoor_ok=outdoor is not None, has_boiler=bool(site.boilers),
                 hp_available=bool(available),
                 hp_unavailable_reason="; ".join(f"{h} {w}" for h, w in unavailable.items()),
-                predicted_cop=cop, crossover=crossover,
+                predicted_cop=cop, crossover=crossover, outdoor_c=outdoor,
                 at_capacity=running_cap > 0 and running_heat >= AT_CAPACITY_FRACTION * running_cap,
                 flow_c=self._mean_flow(snapshot, staged), flow_setpoint_c=flow_sp, load_kw=load,
                 hp_capacity_kw=sum(capacity.values()), over_electrical_limit=shed > 0 and len(staged) <= shed,
@@ -310,8 +322,11 @@ class Supervisor:
         # commands
         if decision.mode == seq.FAILSAFE:
             for hp in site.heat_pumps:
-                if status[hp.id].comms_ok:
+                st = status[hp.id]
+                if st.comms_ok:
                     commands.set(hp.id, "control_mode", 0.0, decision.reason)
+                self.heat_pumps[hp.id].go(_observed_state(st), now, decision.reason if st.comms_ok else
+                                          "no answer from the unit")
         else:
             for hp in site.heat_pumps:
                 self._heat_pump_commands(hp, status[hp.id], unavailable.get(hp.id), now, commands,
@@ -322,14 +337,18 @@ class Supervisor:
             commands.set(boiler.enable_device or boiler.id, "boiler_enable", 1.0 if boiler_on else 0.0,
                          decision.reason)
         self.last_ts = now
-        if self._dirty or self._saved_at is None or (now - self._saved_at).total_seconds() >= SAVE_EVERY_S:
+        in_cycle = any(m.cycle is not None for m in self.cyl_memory.values())  # L8 progress is saved more often
+        every = SAVE_IN_CYCLE_S if in_cycle else SAVE_EVERY_S
+        if self._dirty or self._saved_at is None or (now - self._saved_at).total_seconds() >= every:
             self._save(now)
         return commands
 
     async def cycle(self) -> CycleResult:
         """Read the plant, store what was read, decide, and write under the devices' guards."""
         snapshot = await self.plant.read()
-        samples = self.historian.record_snapshot(snapshot)
+        samples = 0
+        if self._sampled_at is None or (snapshot.ts - self._sampled_at).total_seconds() >= self.sample_every_s:
+            samples, self._sampled_at = self.historian.record_snapshot(snapshot), snapshot.ts
         commands = self.decide(snapshot)
         writes = await self.plant.write(commands)
         result = CycleResult(snapshot, commands, writes, samples)

@@ -1,0 +1,101 @@
+"""An in-process PlantIO for control tests: the lumped plant behind the generic heat pump map, plus a boiler.
+
+Implements the command vocabulary of ``app.control`` directly on the plant (no sockets), with hooks to
+inject a heat pump fault, a comms loss, a heat pump that cannot heat the cylinder past a temperature, and
+a daytime hot-water draw-off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from app.clock import SimClock
+from app.config import SiteConfig
+from app.devices.modbus import ModbusDevice, WriteResult, role_names
+from app.devices.registermap import load_map, resolve_map_path
+from app.plant.lumped import WATER_KJ_PER_L_K, LumpedPlant, sinusoidal_weather
+from app.snapshot import Commands, DeviceSnapshot, PlantSnapshot, Quality, Reading
+
+
+@dataclass
+class ControlTestPlant:
+    """One heat pump, its radiator circuit, cylinder and a gas boiler, stepped in simulated time."""
+
+    site: SiteConfig
+    clock: SimClock
+    mean_outdoor_c: float = 5.0
+    fault_code: int = 0
+    comms_ok: bool = True
+    boiler_on: bool = False
+    draw_kw: float = 1.5
+    boiler_kwh: float = 0.0
+    log: list[tuple[datetime, str, str, float, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        hp = self.site.heat_pumps[0]
+        self.plant = LumpedPlant(hp, self.site.heating_circuits[0], self.site.cylinders[0],
+                                 sinusoidal_weather(self.mean_outdoor_c), self.clock.now())
+        regmap = load_map(resolve_map_path(hp.register_map))
+        self.units = {p.name: p.unit for p in regmap.points}
+        self.roles = role_names(regmap)
+        self.device = ModbusDevice(hp.id, regmap, hp.connection, self.clock)  # for role -> point lookup only
+        self.hp_id = hp.id
+
+    def limit_heat_pump_flow(self, max_flow_c: float) -> None:
+        """The unit can no longer deliver above `max_flow_c` (the supervisor is not told)."""
+        self.plant.heat_pump = self.plant.heat_pump.model_copy(update={"max_flow_temp_c": max_flow_c})
+
+    async def read(self) -> PlantSnapshot:
+        ts = self.clock.now()
+        snap = PlantSnapshot(ts)
+        if not self.comms_ok:
+            readings = {n: Reading(None, u, Quality.COMM_ERROR, ts) for n, u in self.units.items()}
+            snap.devices[self.hp_id] = DeviceSnapshot(self.hp_id, readings, False, self.roles, "timed out")
+            return snap
+        values = dict(self.plant.values())
+        values["fault_code"] = float(self.fault_code)
+        values["alarm"] = float(self.fault_code != 0)
+        snap.devices[self.hp_id] = DeviceSnapshot(
+            self.hp_id, {n: Reading(float(v), self.units.get(n, ""), Quality.GOOD, ts)
+                         for n, v in values.items() if v is not None}, True, self.roles)
+        return snap
+
+    async def write(self, commands: Commands) -> list[WriteResult]:
+        results = []
+        for cmd in commands.points:
+            self.log.append((commands.ts, cmd.device_id, cmd.role, cmd.value, cmd.reason))
+            if cmd.role == "boiler_enable":
+                self.boiler_on = bool(cmd.value)
+            elif cmd.device_id == self.hp_id and self.comms_ok:
+                if cmd.role == "control_mode":
+                    self.plant.write("bms_control", cmd.value)
+                else:
+                    point = self.device.point_for(cmd.role)
+                    assert point is not None and point.writable, cmd.role
+                    self.plant.bms_control = True
+                    self.plant.write(point.name, cmd.value)
+            results.append(WriteResult("verified", cmd.reason, cmd.value))
+        return results
+
+    async def close(self) -> None:
+        return None
+
+    def step(self, seconds: float) -> None:
+        """Advance the plant: heat pump and building, then boiler heat into the loop, then the DHW draw-off."""
+        if self.fault_code:
+            self.plant.enable = False
+        self.plant.step(seconds)
+        p = self.plant
+        loop_kj_per_k = p.loop_volume_l * WATER_KJ_PER_L_K
+        if self.boiler_on:
+            boiler = self.site.boilers[0]
+            demand = p.emitter_kw() + loop_kj_per_k * (p.flow_setpoint_c - p.flow_c) / 600
+            kw = min(boiler.capacity_kw, max(0.0, demand))
+            p.flow_c += kw * seconds / loop_kj_per_k
+            self.boiler_kwh += kw * seconds / 3600
+        local = p.now
+        if self.draw_kw and local.weekday() < 5 and 8 <= local.hour < 16:
+            drop = self.draw_kw * seconds / (self.site.cylinders[0].volume_l * WATER_KJ_PER_L_K)
+            p.cylinder_top_c -= drop
+            p.cylinder_bottom_c -= drop
