@@ -113,6 +113,8 @@ def school_site(path: Path, *, modbus_port: int, bacnet_port: int, recipient_por
     doc["heat_pumps"][0]["connection"] = {"transport": "tcp", "host": "127.0.0.1", "port": modbus_port,
                                           "unit_id": 1, "timeout_s": 0.5}
     doc["control"] = {"cycle_s": cycle_s}
+    # carbon crossover (~0.57): automatic sequencing keeps the heat pump leading whatever the hour's COP
+    doc["tariffs"]["crossover"] = "carbon"
     doc["bacnet"]["port"] = bacnet_port
     doc["bacnet"]["address"] = "127.0.0.1/8"
     if recipient_port is not None:

@@ -22,15 +22,18 @@ role                device                                    value
 ==================  ========================================  ============================================
 
 Operator inputs — keys the supervisor reads from :class:`app.control.operator.OperatorInputs` each cycle
-(absent = the site file's value):
+(the BACnet point keys; absent = relinquished = the controller decides):
 
+- ``{circuit}.flow_setpoint`` °C, replaces the curve (still clamped to circuit and heat pump limits)
 - ``{circuit}.flow_setpoint_offset`` K added to the curve (parallel shift), bounded ±10 K
-- ``{circuit}.flow_setpoint_override`` °C, replaces the curve (still clamped to circuit/heat pump limits)
 - ``{circuit}.room_setpoint`` °C, occupied room setpoint; ``{circuit}.setback_setpoint`` °C
 - ``{circuit}.summer_cutoff`` °C
 - ``{cylinder}.storage_setpoint`` °C, refused (and recorded) below 60
-- ``{cylinder}.boost_time`` / ``{cylinder}.pasteurise_time`` minutes after local midnight
-- ``{cylinder}.boost_now`` / ``{cylinder}.pasteurise_now`` a change to 1 starts that cycle now
-- ``{heat_pump}.enable`` 0 takes the unit out of service (the sequencer treats it as unavailable)
+- ``{cylinder}.boost_time`` / ``{cylinder}.pasteurise_time`` hours after local midnight;
+  ``{cylinder}.pasteurise_day`` 1 (Monday) … 7 (Sunday)
+- ``{cylinder}.boost`` / ``{cylinder}.pasteurise_now`` a change to 1 starts that cycle now
+- ``{heat_pump}.enable`` 0 takes the unit out of service (the sequencer treats it as unavailable), 1 runs it;
+  a command or relinquish resets the supervisor's minimum on/off timers (the unit's own protection stays)
+- ``{boiler}.enable`` 0 / 1 overrides the sequencer for that boiler
 - ``plant.sequencer_mode`` 0 automatic, 1 heat pump only, 2 boiler only (faults still hand over)
 """

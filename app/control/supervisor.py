@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from app.clock import Clock
 from app.config import CylinderConfig, HeatPumpConfig, SiteConfig
 from app.control.machines import DhwMachine, HeatPumpMachine, SequencerMachine, Transition
-from app.control.operator import OperatorInputs
+from app.control.operator import OperatorInputs, OperatorValue
 from app.control.performance import PerformanceTable
 from app.control.schedule import CronSchedule
 from app.devices.modbus import WriteResult
@@ -67,6 +67,7 @@ class HeatPumpMemory:
     enable: bool = False
     since: datetime | None = None   # when `enable` last changed
     run_h: float = 0.0
+    operator: OperatorValue | None = None
 
 
 @dataclass
@@ -140,6 +141,9 @@ class Supervisor:
         self._operator_notes: dict[str, float] = {}
         self._restore(clock.now())
         self.triggers = {c.id: self._triggers(c, clock.now()) for c in site.cylinders}
+        self.schedule_times = {
+            c.id: ({dhw.BOOST: c.legionella.boost_time, dhw.PASTEURISE: c.legionella.pasteurise_time},
+                   c.legionella.pasteurise_day) for c in site.cylinders}
 
     # -- records ------------------------------------------------------------------------------------------
     def _transition(self, t: Transition) -> None:
@@ -210,15 +214,15 @@ class Supervisor:
         self.last_ts = last
         self._dirty = True
 
-    def _triggers(self, cyl: CylinderConfig, now: datetime,
-                  times: dict[str, time] | None = None) -> dict[str, CronSchedule]:
+    def _triggers(self, cyl: CylinderConfig, now: datetime, times: dict[str, time] | None = None,
+                  weekday: str | None = None) -> dict[str, CronSchedule]:
         regime = cyl.legionella
         times = times or {dhw.BOOST: regime.boost_time, dhw.PASTEURISE: regime.pasteurise_time}
         fired = {k: datetime.fromisoformat(v) for k, v in self.cyl_memory[cyl.id].last_fired.items()}
         return {
             dhw.BOOST: CronSchedule.daily(times[dhw.BOOST], self.zone, now, fired.get(dhw.BOOST)),
             dhw.PASTEURISE: CronSchedule.daily(times[dhw.PASTEURISE], self.zone, now, fired.get(dhw.PASTEURISE),
-                                               day_of_week=regime.pasteurise_day),
+                                               day_of_week=weekday or regime.pasteurise_day),
         }
 
     # -- operator -----------------------------------------------------------------------------------------
@@ -254,7 +258,7 @@ class Supervisor:
                                              integrate=target.occupied and self.heating_on)
         offset = max(-FLOW_OFFSET_LIMIT_K, min(FLOW_OFFSET_LIMIT_K, self._op(f"{circuit.id}.flow_setpoint_offset", 0)))
         hp_max = max(hp.max_flow_temp_c for hp in site.heat_pumps)
-        override = self.operator.get(f"{circuit.id}.flow_setpoint_override")
+        override = self.operator.get(f"{circuit.id}.flow_setpoint")
         if outdoor is None:
             flow_sp = circuit.min_flow_c
         elif override is not None:
@@ -334,8 +338,10 @@ class Supervisor:
                                          stage_reason, target)
         boiler_on = decision.mode == seq.FAILSAFE or (decision.boiler_on and self.heating_on)
         for boiler in site.boilers:
-            commands.set(boiler.enable_device or boiler.id, "boiler_enable", 1.0 if boiler_on else 0.0,
-                         decision.reason)
+            forced_boiler = self.operator.get(f"{boiler.id}.enable")
+            on, why = ((forced_boiler.value >= 0.5, f"operator from {forced_boiler.source} at priority "
+                        f"{forced_boiler.priority}") if forced_boiler is not None else (boiler_on, decision.reason))
+            commands.set(boiler.enable_device or boiler.id, "boiler_enable", 1.0 if on else 0.0, why)
         self.last_ts = now
         in_cycle = any(m.cycle is not None for m in self.cyl_memory.values())  # L8 progress is saved more often
         every = SAVE_IN_CYCLE_S if in_cycle else SAVE_EVERY_S
@@ -418,8 +424,13 @@ class Supervisor:
                f"space heating ({target.mode}): {stage_reason}" if staged else stage_reason)
         if unavailable:
             why = f"unavailable: {unavailable}"
+        commanded = self.operator.get(f"{hp.id}.enable")
+        if commanded != memory.operator:  # an operator command or relinquish: the operator owns the timing
+            memory.operator, memory.since = commanded, None
+        if commanded is not None and commanded.value >= 0.5 and not st.fault:
+            want, why = True, f"operator enable from {commanded.source} at priority {commanded.priority}"
         held = (now - memory.since).total_seconds() / 60 if memory.since else float("inf")
-        if want != memory.enable and unavailable is None:
+        if want != memory.enable and unavailable is None and commanded is None:
             if memory.enable and held < cfg.min_on_min:
                 want, why = True, f"minimum run time: on {held:.0f} of {cfg.min_on_min:g} min"
             elif not memory.enable and held < cfg.min_off_min:
@@ -490,16 +501,19 @@ class Supervisor:
         return intent if intent is not None and intent.hp_dhw else None
 
     def _schedule_cycles(self, cyl: CylinderConfig, now: datetime, memory: CylinderMemory) -> None:
-        times = {kind: self._op(f"{cyl.id}.{kind}_time", -1.0) for kind in (dhw.BOOST, dhw.PASTEURISE)}
-        if any(v >= 0 for v in times.values()):
-            regime = cyl.legionella
-            wanted = {k: (time(int(v) // 60 % 24, int(v) % 60) if v >= 0 else
-                          (regime.boost_time if k == dhw.BOOST else regime.pasteurise_time)) for k, v in times.items()}
-            current = {k: self._trigger_time(s) for k, s in self.triggers[cyl.id].items()}
-            if wanted != current:
-                self.triggers[cyl.id] = self._triggers(cyl, now, wanted)
+        regime = cyl.legionella
+        hours = {kind: self._op(f"{cyl.id}.{kind}_time", -1.0) for kind in (dhw.BOOST, dhw.PASTEURISE)}
+        day = int(self._op(f"{cyl.id}.pasteurise_day", 0))
+        if any(v >= 0 for v in hours.values()) or 1 <= day <= 7:
+            minutes = {k: round(v * 60) for k, v in hours.items()}
+            default = {dhw.BOOST: regime.boost_time, dhw.PASTEURISE: regime.pasteurise_time}
+            wanted = {k: time(m // 60 % 24, m % 60) if m >= 0 else default[k] for k, m in minutes.items()}
+            weekday = wc.WEEKDAYS[day - 1] if 1 <= day <= 7 else regime.pasteurise_day
+            if (wanted, weekday) != self.schedule_times[cyl.id]:
+                self.schedule_times[cyl.id] = (wanted, weekday)
+                self.triggers[cyl.id] = self._triggers(cyl, now, wanted, weekday)
                 self._event(now, "operator", cyl.id, "DHW schedule changed",
-                            {k: v.isoformat() for k, v in wanted.items()})
+                            {**{k: v.isoformat() for k, v in wanted.items()}, "pasteurise_day": weekday})
         for kind, schedule in self.triggers[cyl.id].items():
             fired = schedule.due(now)
             if fired is not None:
@@ -508,17 +522,11 @@ class Supervisor:
                 memory.pending.append((kind, f"scheduled {kind} {fired.astimezone(self.zone):%a %H:%M}"
                                              + (" (missed while stopped, run late)" if late else "")))
                 self._dirty = True
-        for kind in (dhw.BOOST, dhw.PASTEURISE):
-            key = f"{cyl.id}.{kind}_now"
+        for kind, key in ((dhw.BOOST, f"{cyl.id}.boost"), (dhw.PASTEURISE, f"{cyl.id}.pasteurise_now")):
             value = self._op(key, 0.0)
             if value >= 0.5 and memory.operator_edges.get(key, 0.0) < 0.5:
                 memory.pending.append((kind, "operator request"))
             memory.operator_edges[key] = value
-
-    @staticmethod
-    def _trigger_time(schedule: CronSchedule) -> time:
-        fields = {f.name: str(f) for f in schedule.trigger.fields}
-        return time(int(fields["hour"]), int(fields["minute"]))
 
     def _start_pending(self, cyl: CylinderConfig, now: datetime, local: datetime, setpoint: float,
                        inputs: dhw.DhwInputs, memory: CylinderMemory) -> None:
