@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lumped_plant import WATER_KJ_PER_L_K, LumpedPlant, sinusoidal_weather
+
 from app.clock import SimClock
 from app.config import SiteConfig
 from app.devices.modbus import ModbusDevice, WriteResult, role_names
 from app.devices.registermap import load_map, resolve_map_path
-from app.plant.lumped import WATER_KJ_PER_L_K, LumpedPlant, sinusoidal_weather
 from app.snapshot import Commands, DeviceSnapshot, PlantSnapshot, Quality, Reading
 
 
