@@ -313,3 +313,31 @@ def test_losing_the_heat_pump_raises_the_comms_alarm_and_restores(device: Device
     finally:
         device.plant.start()
     assert wait_until(lambda: device.read(HP_COMMS) == 1 and device.read(COMMS_LOST) == 0, 12)
+
+
+def test_cop_today_and_season_come_from_the_live_monitoring(tmp_path: Path) -> None:
+    bg = Background()
+    port = free_udp_port()
+    site = school_site(tmp_path / "site.yaml", modbus_port=1, bacnet_port=port, cycle_s=30)
+    proc = SupervisorProcess(site, f"sqlite:///{tmp_path / 'hpsup.db'}", "--simulate", "--speed", "300",
+                             "--duration", "6h")
+    client = rb.BACnetClient(interface="127.0.0.1", port=free_udp_port(), apdu_timeout_ms=2000)
+    bg.run(client.__aenter__)
+    addr = f"127.0.0.1:{port}"
+
+    def read(instance: int, prop: Any = P.PRESENT_VALUE) -> Any:
+        try:
+            return bg.run(lambda: client.read_property(addr, OI(OT.ANALOG_INPUT, instance), prop)).value
+        except rb.BacnetError:
+            return None
+
+    try:
+        assert wait_until(lambda: read(10014, P.RELIABILITY) == 0 and read(10015, P.RELIABILITY) == 0, 60, 0.5)
+        today, season, instant = read(10014), read(10015), read(10013)
+        assert 1.0 < today < 8.0 and 1.0 < season < 8.0 and instant is not None
+        alarm = bg.run(lambda: client.read_property(addr, OI(OT.BINARY_INPUT, 10032), P.RELIABILITY)).value
+        assert alarm == 0  # judged: the COP-below-expected alarm is a real state, not unknown
+    finally:
+        bg.run(lambda: client.__aexit__(None, None, None))
+        proc.stop()
+        bg.close()

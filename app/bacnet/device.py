@@ -10,6 +10,7 @@ as ``bacnet_write`` events (source address, priority, old and new value).
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sys
 import threading
@@ -27,6 +28,7 @@ from bacpypes3.primitivedata import Null
 from app.bacnet.objects import NotificationClass, Served, make_object, notification_class
 from app.bacnet.points import (
     NO_FAULT,
+    UNRELIABLE,
     Point,
     Sample,
     View,
@@ -268,6 +270,40 @@ class BacnetDevice:
 
 
 
+class CopFeed:
+    """Publishes a LiveCop's figures to the heat pumps' COP points every `every_s` of plant time.
+
+    COP today is the open day's SPF so far; COP season the SPF of the stored days since 1 September
+    and today (the UK heating season); the COP-below-expected alarm follows the monitoring's judgement.
+    """
+
+    def __init__(self, device: BacnetDevice, live: Any, every_s: float = 300.0) -> None:
+        self.device, self.live, self.every_s = device, live, every_s
+        self._last: datetime | None = None
+
+    def __call__(self, result: CycleResult) -> None:
+        ts = result.snapshot.ts
+        if self._last is not None and (ts - self._last).total_seconds() < self.every_s:
+            return
+        self._last = ts
+        local = ts.astimezone(self.device.tz).date()
+        season_start = local.replace(month=9, day=1) if local.month >= 9 else local.replace(year=local.year - 1,
+                                                                                            month=9, day=1)
+        for unit in self.live.units:
+            today = self.live.today(unit) or {}
+            days = [json.loads(f) for f in self.live.store.load(unit, season_start, None).values()]
+            heat = sum(d.get("heat_kwh") or 0.0 for d in [*days, today])
+            elec = sum(d.get("elec_kwh") or 0.0 for d in [*days, today])
+            self._publish(f"{unit}.cop_today", today.get("spf"))
+            self._publish(f"{unit}.cop_season", round(heat / elec, 2) if elec > 0 else None)
+            alarm = self.live.alarms.get(unit)
+            self._publish(f"{unit}.alarm_cop_low", float(alarm.active) if alarm is not None else 0.0)
+
+    def _publish(self, key: str, value: float | None) -> None:
+        if key in self.device.by_key:
+            self.device.publish(key, value, NO_FAULT if value is not None else UNRELIABLE)
+
+
 def attach(supervisor: Supervisor, site_dir: Path | None = None) -> BacnetDevice | None:
     """Start the site's BACnet device and feed it every cycle; None (with the reason on stderr and in the
     event log) when it cannot start: the plant is still controlled without it."""
@@ -279,5 +315,10 @@ def attach(supervisor: Supervisor, site_dir: Path | None = None) -> BacnetDevice
         print(f"warning: {exc}", file=sys.stderr)
         supervisor.historian.record_event(supervisor.clock.now(), "bacnet_error", "bacnet", str(exc))
         return None
+    from app.monitoring.store import LiveCop
+
+    live = next((o for o in supervisor.observers if isinstance(o, LiveCop)), None)
+    if live is not None:
+        supervisor.observers.append(CopFeed(device, live))
     supervisor.observers.append(device.observe)
     return device
