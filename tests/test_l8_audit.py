@@ -26,9 +26,10 @@ T0 = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday
 
 
 @pytest.fixture
-def db(sqlite_url: str) -> str:
-    upgrade(sqlite_url)
-    return sqlite_url
+def db(db_url: str) -> str:
+    """An empty L8 store on each backend (SQLite file, PostgreSQL schema)."""
+    upgrade(db_url)
+    return db_url
 
 
 def _fill(url: str, hours: int = 30, step_min: int = 5) -> L8Log:
@@ -65,8 +66,8 @@ def test_appended_records_chain_from_genesis_and_verify(db: str) -> None:
     assert f"seq 1 to {len(rows)}, verified" in run.stdout
 
 
-def test_sqlite_audit_path_commits_with_full_sync(db: str) -> None:
-    with make_engine(db).connect() as conn:
+def test_sqlite_audit_path_commits_with_full_sync(sqlite_url: str) -> None:
+    with make_engine(sqlite_url).connect() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
 
 
@@ -120,13 +121,16 @@ def test_csv_export_reverifies_and_names_tampered_lines(db: str, tmp_path: Path)
     altered[10] = altered[10].replace(",61.000,", ",64.000,").replace(",52.000,", ",64.000,")
     inserted = lines[:20] + [lines[19]] + lines[20:]
     deleted = lines[:20] + lines[21:]
-    for variant, expected in ((altered, "altered: seq 10 (line 11)"),
-                              (inserted, "inserted: seq 19 (line 21) repeats a sequence number"),
-                              (deleted, "deleted: seq 20 missing between seq 19 (line 20) and seq 21 (line 21)")):
-        bad = tmp_path / "bad.csv"
+    variants = ((altered, "altered: seq 10 (line 11)"),
+                (inserted, "inserted: seq 19 (line 21) repeats a sequence number"),
+                (deleted, "deleted: seq 20 missing between seq 19 (line 20) and seq 21 (line 21)"))
+    for i, (variant, expected) in enumerate(variants):
+        bad = tmp_path / f"bad{i}.csv"
         bad.write_text("\n".join(variant) + "\n")
-        run = hpsup("l8-verify", str(bad))
-        assert run.returncode == 1 and expected in run.stdout, run.stdout
+        problems = [str(p) for p in verify(read_csv(bad), ref="line").problems]
+        assert len(problems) == 1 and problems[0].startswith(expected), problems
+    run = hpsup("l8-verify", str(tmp_path / "bad0.csv"))
+    assert run.returncode == 1 and "altered: seq 10 (line 11)" in run.stdout, run.stdout
 
 
 def test_summary_counts_cycles_minimum_time_below_and_gaps(db: str) -> None:
@@ -159,20 +163,19 @@ def test_pdf_export_has_a_summary_and_a_page_per_week(db: str, tmp_path: Path) -
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type /Page\b", pdf)) == 1 + 3
 
 
-def test_records_reported_committed_survive_kill_9(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kill.db'}"
-    upgrade(url)
+def test_records_reported_committed_survive_kill_9(db: str) -> None:
+    url = db
     reported: dict[int, str] = {}
     rng = random.Random(8)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for _ in range(5):
+    for _ in range(4):
         proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("l8_writer.py")), url, SITE],
                                 stdout=subprocess.PIPE, env=env)
         assert proc.stdout is not None
         deadline = time.monotonic() + 30
         first = proc.stdout.readline()  # wait until it writes
         assert first, "writer produced no record"
-        time.sleep(rng.uniform(0.2, 0.8))
+        time.sleep(rng.uniform(0.1, 0.6))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         out = first + proc.stdout.read()
@@ -188,8 +191,9 @@ def test_records_reported_committed_survive_kill_9(tmp_path: Path) -> None:
     assert verify(L8Log(make_engine(url), SITE).lines()).ok
 
 
-def test_database_and_python_render_the_same_canonical_text(db: str) -> None:
-    log = _fill(db, hours=4)
+def test_database_and_python_render_the_same_canonical_text(sqlite_url: str) -> None:
+    upgrade(sqlite_url)
+    log = _fill(sqlite_url, hours=4)
     rng = random.Random(3)
     log.append([L8Entry.temperature(T0 + timedelta(hours=5, seconds=i, microseconds=rng.randrange(10**6)), "c,1",
                                     "t\"op", rng.uniform(-30, 95)) for i in range(300)]
@@ -206,3 +210,32 @@ def test_export_refuses_bad_dates(db: str, tmp_path: Path) -> None:
     run = hpsup("l8-export", "--site", SITE, "--url", db, "--from", "2025-03-10", "--to", "2025-03-03",
                 "--format", "csv", "--out", str(tmp_path / "x.csv"))
     assert run.returncode == 2 and "before --from" in run.stderr
+
+
+def test_cycle_observer_logs_every_cylinder_sensor_and_the_secondary_return(db: str) -> None:
+    from conftest import EXAMPLES
+
+    from app.audit.recorder import L8Recorder
+    from app.config import load_site
+    from app.snapshot import DeviceSnapshot, PlantSnapshot, Quality, Reading
+
+    site = load_site(EXAMPLES / "school.yaml")
+    cyl = site.cylinders[0]
+    rec = L8Recorder(site, make_engine(db), interval_s=60)
+    roles = {"dhw_temp": "dhw_top_temp", "dhw_temp.1": "dhw_bottom_temp", "secondary_return_temp": "sec_ret"}
+    for i in range(6):  # a cycle every 30 s: logged every other one
+        ts = T0 + timedelta(seconds=30 * i)
+        bottom = Reading(None, "degC", Quality.SENTINEL, ts) if i == 4 else Reading(48.0, "degC", Quality.GOOD, ts)
+        dev = DeviceSnapshot(cyl.heat_pump, {"dhw_top_temp": Reading(61.2, "degC", Quality.GOOD, ts),
+                                             "dhw_bottom_temp": bottom,
+                                             "sec_ret": Reading(53.1, "degC", Quality.GOOD, ts)}, roles=roles)
+        rec.record(PlantSnapshot(ts, {cyl.heat_pump: dev}))
+    rec.record_cycle(T0 + timedelta(minutes=3), cyl.id, "pasteurise", False, 58.9, reason="60 °C not held 60 min")
+    lines = list(L8Log(make_engine(db), site.site.name).lines())
+    logged = [(ln.field("ts")[11:19], ln.field("sensor"), ln.field("value")) for ln in lines]
+    assert logged == [("00:00:00", "top", "61.200"), ("00:00:00", "bottom", "48.000"),
+                      ("00:00:00", "secondary_return", "53.100"), ("00:01:00", "top", "61.200"),
+                      ("00:01:00", "bottom", "48.000"), ("00:01:00", "secondary_return", "53.100"),
+                      ("00:02:00", "top", "61.200"), ("00:02:00", "secondary_return", "53.100"),
+                      ("00:03:00", "", "58.900")]
+    assert '"outcome":"fail"' in lines[-1].field("data") and verify(lines).ok
