@@ -242,7 +242,8 @@ class BacnetDevice:
         if winner is None:
             self.operator.relinquish(point.key)
         else:
-            self.operator.command(point.key, OperatorValue(new, sources.get(winner, source), int(winner), now))
+            self.operator.command(point.key, OperatorValue(new + point.operator_offset, sources.get(winner, source),
+                                                           int(winner), now))
         written = None if relinquish else float(value)
         self._record("bacnet_write", source,
                      f"{point.key} priority {priority}: {'relinquished' if relinquish else point.text(written or 0)}"

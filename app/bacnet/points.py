@@ -33,7 +33,7 @@ from app.config import (
     SiteConfig,
     TariffConfig,
 )
-from app.control.supervisor import CycleResult
+from app.control.supervisor import FLOW_OFFSET_LIMIT_K, CycleResult
 from app.devices.modbus import role_names
 from app.devices.registermap import RegisterMap, load_map, resolve_map_path
 from app.snapshot import Commands, PlantSnapshot, Quality
@@ -160,6 +160,7 @@ class Point:
     default: float = 0.0  # relinquish default until the source says otherwise
     alarm: Alarm | None = None
     trend: bool = False  # a TrendLog of this point's present value, instance = the point's instance
+    operator_offset: float = 0.0  # added to the present value in the operator input (0-based controller codes)
 
     @property
     def commandable(self) -> bool:
@@ -429,6 +430,10 @@ def _circuit(n: int, c: HeatingCircuitConfig, site: SiteConfig, maps: Mapping[st
     elif c.curve.kind == "designed":
         b.add(9, av, "design_delta_t", "design flow-return difference", constant(c.curve.design_delta_t_k),
               units=DELTA_K, access=cmd, minimum=2, maximum=25, default=c.curve.design_delta_t_k)
+    b.add(10, av, "flow_setpoint_offset", "flow setpoint offset on the curve", constant(0.0), units=DELTA_K,
+          access=cmd, minimum=-FLOW_OFFSET_LIMIT_K, maximum=FLOW_OFFSET_LIMIT_K)
+    b.add(11, av, "setback_setpoint", "setback room temperature", constant(c.setback_room_c), units=DEG_C,
+          access=cmd, minimum=5, maximum=25, default=c.setback_room_c)
     for i, sensor in enumerate(c.room_sensors[:40]):
         role = _role_key("room_temp", i)
         device = next((hp.id for hp in site.heat_pumps if role in role_names(maps[hp.id])), None)
@@ -483,6 +488,9 @@ def _plant(site: SiteConfig) -> list[Point]:
               cov_increment=0.05)
     b.add(3, Kind.ANALOG_INPUT, "predicted_cop", "predicted COP of the lead heat pump (TP-12)",
           published("plant.predicted_cop"), cov_increment=0.05)
+    b.add(5, Kind.MULTI_STATE_VALUE, "sequencer_mode", "sequencer mode (automatic, or a source forced)",
+          constant(1.0), access=Access.COMMAND, states=("automatic", "hp_only", "boiler_only"), default=1.0,
+          operator_offset=-1.0)
     b.add(4, Kind.MULTI_STATE_INPUT, "active_tariff", "active electricity tariff period",
           tariff_period(site.tariffs), states=tariff_states(site.tariffs))
     return b.points
