@@ -191,7 +191,7 @@ class CurvePoints(Model):
     @classmethod
     def _ascending(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
         xs = [p[0] for p in v]
-        if any(b - a < 0.1 for a, b in zip(xs, xs[1:], strict=False)):
+        if any(b - a < 0.1 - 1e-9 for a, b in zip(xs, xs[1:], strict=False)):
             raise ValueError("outdoor temperatures must ascend in steps of at least 0.1 K")
         return v
 
