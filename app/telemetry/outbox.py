@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL,
-                                   retain INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, "
+    "retain INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,74 +47,91 @@ class Queued:
     retain: bool
 
 
+class _Connection:
+    """One SQLite connection to the outbox file with the lock that serialises its users."""
+
+    def __init__(self, path: Path, synchronous: str) -> None:
+        self.lock = threading.Lock()
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={synchronous}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self.lock:
+            return self.db.execute(sql, params).fetchall()
+
+
 class Outbox:
-    """A durable FIFO of messages (SQLite, WAL, synchronous=FULL), shared by the producer and the sender."""
+    """A durable FIFO of messages in a SQLite file (WAL), shared by the producer and the sender.
+
+    Appends are committed with synchronous=FULL: once `put` returns, the messages survive a power cut.
+    Removals of delivered messages use a connection of their own with synchronous=NORMAL, which survives
+    a crash of the process but not of the machine: after a power cut a few delivered messages may be sent
+    again, which at-least-once delivery allows, and acknowledging costs no disk flush.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        with self._transaction():
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('stream', ?)", (secrets.token_hex(8),))
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('next_seq', '1')")
+        self._producer = _Connection(self.path, "FULL")
+        self._sender = _Connection(self.path, "NORMAL")
+        with self._producer.transaction() as db:
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('stream', ?)", (secrets.token_hex(8),))
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('next_seq', '1')")
         self.stream = str(self._meta("stream"))
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
     def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else row[0]
+        rows = self._producer.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
 
     def put(self, messages: Iterable[Message], cursors: Mapping[str, str] | None = None) -> list[int]:
         """Append `messages` (and move `cursors`) in one durable transaction; return their sequence numbers."""
-        with self._transaction():
-            seq = first = int(self._meta("next_seq") or 1)
+        with self._producer.transaction() as db:
+            seq = first = int(db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0])
             rows = []
             for m in messages:
                 body = {"seq": seq, "stream": self.stream, **m.body}
                 payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
                 rows.append((seq, m.topic, payload.encode(), int(m.retain)))
                 seq += 1
-            self._db.executemany("INSERT INTO outbox VALUES (?, ?, ?, ?)", rows)
-            self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (str(seq),))
-            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                 [(f"cursor:{k}", v) for k, v in (cursors or {}).items()])
+            db.executemany("INSERT INTO outbox VALUES (?, ?, ?, ?)", rows)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (str(seq),))
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           [(f"cursor:{k}", v) for k, v in (cursors or {}).items()])
         return list(range(first, seq))
 
     def after(self, seq: int, limit: int) -> list[Queued]:
         """Up to `limit` waiting messages with a sequence number above `seq`, oldest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT seq, topic, payload, retain FROM outbox WHERE seq > ? ORDER BY seq "
-                                    "LIMIT ?", (seq, limit)).fetchall()
+        rows = self._sender.query("SELECT seq, topic, payload, retain FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                                  (seq, limit))
         return [Queued(s, t, bytes(p), bool(r)) for s, t, p, r in rows]
 
     def ack(self, seqs: Iterable[int]) -> None:
         """Remove delivered messages."""
-        with self._transaction():
-            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+        with self._sender.transaction() as db:
+            db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
 
     def cursor(self, name: str) -> str | None:
         """The value of cursor `name` as last committed with `put`, or None."""
-        with self._lock:
-            return self._meta(f"cursor:{name}")
+        return self._meta(f"cursor:{name}")
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        return int(self._sender.query("SELECT count(*) FROM outbox")[0][0])
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        for conn in (self._producer, self._sender):
+            with conn.lock:
+                conn.db.close()
