@@ -91,15 +91,6 @@ def test_compose_stack_wires_supervisor_simulator_postgres_and_mosquitto(compose
     assert estate[0] == "estate" and make_url(option(estate, "--database").replace("$$", "$")) == db
 
 
-def test_compose_site_describes_the_same_plant_as_the_example() -> None:
-    """deploy/site.yaml is the example school with the stack's addresses: nothing else may drift."""
-    example, deployed = load_site(EXAMPLES / "school.yaml"), load_site(DEPLOY / "site.yaml")
-    wiring = {"storage", "telemetry", "bacnet"}
-    assert example.model_dump(exclude=wiring | {"heat_pumps"}) == deployed.model_dump(exclude=wiring | {"heat_pumps"})
-    for a, b in zip(example.heat_pumps, deployed.heat_pumps, strict=True):
-        assert a.model_dump(exclude={"connection"}) == b.model_dump(exclude={"connection"})
-
-
 def test_image_copies_everything_the_package_build_needs_and_runs_unprivileged() -> None:
     text = (ROOT / "Dockerfile").read_text()
     copied = {src for line in text.splitlines() if line.startswith("COPY ")
