@@ -1,22 +1,49 @@
-"""An in-process PlantIO for control tests: the lumped plant behind the generic heat pump map, plus a boiler.
+"""In-process PlantIOs for control tests, and the site and database directory they share.
 
-Implements the command vocabulary of ``app.control`` directly on the plant (no sockets), with hooks to
-inject a heat pump fault, a comms loss, a heat pump that cannot heat the cylinder past a temperature, and
-a daytime hot-water draw-off.
+``ControlTestPlant``: the lumped plant behind the generic heat pump map, plus a boiler. Implements the
+command vocabulary of ``app.control`` directly on the plant (no sockets), with hooks to inject a heat pump
+fault, a comms loss, a heat pump that cannot heat the cylinder past a temperature, and a daytime hot-water
+draw-off. ``ScriptedPlant``: a heat pump reporting exactly the role values a test sets, cycle by cycle.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
+import pytest
+from conftest import EXAMPLES
 from lumped_plant import WATER_KJ_PER_L_K, LumpedPlant, sinusoidal_weather
 
 from app.clock import SimClock
-from app.config import SiteConfig
+from app.config import SiteConfig, load_site
 from app.devices.modbus import ModbusDevice, WriteResult, role_names
 from app.devices.registermap import load_map, resolve_map_path
 from app.snapshot import Commands, DeviceSnapshot, PlantSnapshot, Quality, Reading
+
+
+def school_variant() -> SiteConfig:
+    """The school with a heat pump that reaches 70 °C flow, so it can do L8 cycles until it is made unable."""
+    site = load_site(EXAMPLES / "school.yaml")
+    hp = site.heat_pumps[0].model_copy(update={"max_flow_temp_c": 70.0})
+    cylinder = site.cylinders[0].model_copy(update={"storage_setpoint_c": 60.0})
+    return site.model_copy(update={"heat_pumps": [hp], "cylinders": [cylinder]})
+
+
+def fast_directory(factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory for a run's database: in RAM (/dev/shm) where there is one, since every L8 record and
+    transition is committed durably (fsync) and a run makes thousands; else a temporary directory."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        path = Path(tempfile.mkdtemp(prefix=f"hpsup-{name}-", dir=shm))
+        atexit.register(shutil.rmtree, path, True)
+        return path
+    return factory.mktemp(name)
 
 
 @dataclass
@@ -100,3 +127,32 @@ class ControlTestPlant:
             drop = self.draw_kw * seconds / (self.site.cylinders[0].volume_l * WATER_KJ_PER_L_K)
             p.cylinder_top_c -= drop
             p.cylinder_bottom_c -= drop
+
+
+@dataclass
+class ScriptedPlant:
+    """One heat pump (and whatever else the site has) reporting exactly ``values`` (role -> value) each read;
+    ``comms_ok`` False: it does not answer. Commands are kept, last cycle's in ``commands``."""
+
+    clock: SimClock
+    device_id: str
+    values: dict[str, float]
+    comms_ok: bool = True
+    commands: Commands | None = None
+
+    async def read(self) -> PlantSnapshot:
+        ts = self.clock.now()
+        if not self.comms_ok:
+            readings = {r: Reading(None, "", Quality.COMM_ERROR, ts) for r in self.values}
+        else:
+            readings = {r: Reading(float(v), "", Quality.GOOD, ts) for r, v in self.values.items()}
+        device = DeviceSnapshot(self.device_id, readings, self.comms_ok, {r: r for r in self.values},
+                                None if self.comms_ok else "timed out")
+        return PlantSnapshot(ts, {self.device_id: device})
+
+    async def write(self, commands: Commands) -> list[WriteResult]:
+        self.commands = commands
+        return [WriteResult("verified", c.reason, c.value) for c in commands.points]
+
+    async def close(self) -> None:
+        return None

@@ -3,23 +3,17 @@ and a kill/restart in the middle of a pasteurisation that loses no record."""
 
 from __future__ import annotations
 
-import atexit
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES
-from control_plant import ControlTestPlant
+from control_plant import ControlTestPlant, fast_directory, school_variant
 from sqlalchemy import select
 
 from app.clock import SimClock
-from app.config import SiteConfig, load_site
+from app.config import SiteConfig
 from app.control.supervisor import SAVE_IN_CYCLE_S, Supervisor
 from app.storage import engine as storage_engine
 from app.storage.historian import Historian
@@ -39,14 +33,6 @@ ECONOMIC = re.compile(r"predicted COP (?P<cop>[\d.]+) at (?P<out>-?[\d.]+) °C o
                       r"vs crossover (?P<x>[\d.]+)")
 
 
-def school_variant() -> SiteConfig:
-    """The school with a heat pump that reaches 70 °C flow, so it can do L8 cycles until it is made unable."""
-    site = load_site(EXAMPLES / "school.yaml")
-    hp = site.heat_pumps[0].model_copy(update={"max_flow_temp_c": 70.0})
-    cylinder = site.cylinders[0].model_copy(update={"storage_setpoint_c": 60.0})
-    return site.model_copy(update={"heat_pumps": [hp], "cylinders": [cylinder]})
-
-
 @dataclass
 class Fortnight:
     site: SiteConfig
@@ -55,23 +41,12 @@ class Fortnight:
     plant: ControlTestPlant
 
 
-def fast_directory(factory: pytest.TempPathFactory) -> Path:
-    """A directory for the run's database: in RAM (/dev/shm) where there is one, since every L8 record and
-    transition is committed durably (fsync) and the fortnight makes thousands; else a temporary directory."""
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        path = Path(tempfile.mkdtemp(prefix="hpsup-fortnight-", dir=shm))
-        atexit.register(shutil.rmtree, path, True)
-        return path
-    return factory.mktemp("fortnight")
-
-
 @pytest.fixture(scope="module")
 def fortnight(tmp_path_factory: pytest.TempPathFactory) -> Fortnight:
     import asyncio
 
     site = school_variant()
-    url = f"sqlite:///{fast_directory(tmp_path_factory) / 'hpsup.db'}"
+    url = f"sqlite:///{fast_directory(tmp_path_factory, 'fortnight') / 'hpsup.db'}"
     storage_engine.upgrade(url)
     engine = storage_engine.make_engine(url)
     historian = Historian(engine, site.site.name)

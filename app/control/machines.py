@@ -60,11 +60,15 @@ class RecordedMachine:
         return True
 
     def go(self, dest: str, ts: datetime, reason: str) -> bool:
-        """Move to `dest` by the trigger that leads there."""
+        """Move to `dest` by the trigger that leads there; False when already there."""
+        if dest == self.state:
+            return False
         return self.move(self._to_trigger[dest], ts, reason)
 
     def can_go(self, dest: str) -> bool:
-        return dest == self.state or bool(getattr(self, f"may_{self._to_trigger[dest]}")())
+        """Whether the table allows `dest` from the present state (staying put is always allowed)."""
+        trigger = self._to_trigger.get(dest)
+        return dest == self.state or (trigger is not None and bool(getattr(self, f"may_{trigger}")()))
 
     def restore(self, state: str) -> None:
         """Put the machine back in a stored state after a restart (the restart itself is recorded elsewhere)."""
@@ -98,7 +102,7 @@ class SequencerMachine(RecordedMachine):
     STATES = ("hp_only", "hp_boiler", "boiler_only", "failsafe")
     MOVES: ClassVar[dict[str, tuple[tuple[str, ...] | str, str]]] = {
         "heat_pump_only": (("hp_boiler", "boiler_only", "failsafe"), "hp_only"),
-        "add_boiler": (("hp_only", "boiler_only", "failsafe"), "hp_boiler"),
+        "add_boiler": (("hp_only",), "hp_boiler"),  # the boiler lags only behind a leading heat pump
         "boiler_leads": (("hp_only", "hp_boiler", "failsafe"), "boiler_only"),
         "fail_safe": (("hp_only", "hp_boiler", "boiler_only"), "failsafe"),
     }
