@@ -15,6 +15,7 @@ from app.config import SiteConfig, SourceError, database_url, load_site
 from app.devices import cli as devices_cli
 from app.estate.cli import estate
 from app.monitoring.cli import cop_app
+from app.plant import cli as plant_cli
 from app.tp12.cli import tp12_app
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -29,6 +30,8 @@ cli.command("l8-verify")(l8_verify)
 cli.command("probe")(devices_cli.probe)
 cli.command("simulator")(devices_cli.simulator)
 cli.command("estate")(estate)
+cli.command("simulate")(plant_cli.simulate_cmd)
+cli.command("demo")(plant_cli.demo_cmd)
 console = Console()
 
 EXIT_INVALID = 2

@@ -46,7 +46,7 @@ def test_time_of_use_rates_follow_local_time() -> None:
     plant = Plant(SITE, builtin(), datetime(2024, 6, 3, 14, 0, tzinfo=UTC), 6)   # a Monday, BST
     t_s = np.arange(0, 5 * 3600, 1800.0)
     weekday, minute = _local(plant, t_s, __import__("zoneinfo").ZoneInfo("Europe/London"))
-    rates = electricity_rates(SITE.tariffs.electricity, weekday, minute)
+    rates = electricity_rates(SITE.tariffs, weekday, minute)
     local_hours = (minute // 60).tolist()
     assert local_hours[0] == 15 and weekday[0] == 0
     peak = SITE.tariffs.electricity.periods[0].rate_gbp_per_kwh

@@ -6,11 +6,12 @@
 - SCOP at SEPEMO boundaries: H1 the heat pump unit (heat net of defrost over its electricity, standby
   included), H4 adds the immersion (heat = electricity) and the circulation pump while the heat pump serves
   the circuit. Boiler heat is not in either.
-- Cost at the site's tariff (time-of-use periods in local time; unit rates only, no standing charges),
-  carbon at its factors.
+- Cost at the site's tariff (time-of-use periods in local time by the sequencing strategy's own rule;
+  unit rates only, no standing charges), carbon at its factors.
 - ``hours_boiler_on_above_crossover``: hours the boiler fired for space heating while the heat pump was
   available (not on hot water, not at capacity) and its TP-12 COP at the outdoor and flow temperatures was
-  above the economic crossover — electricity rate over (gas rate / boiler efficiency) at that moment.
+  above the crossover the sequencing strategy uses (:func:`strategies.hybrid_sequencing.crossover_cop`:
+  electricity rate × boiler efficiency / gas rate at that moment, or the carbon equivalent).
 - L8 is judged from the cylinder's own temperatures, whatever the controller claims: a daily boost passes
   when the top reaches its target within the cycle window; a weekly pasteurisation passes when the whole
   store (bottom sensor) holds its target for the hold time within the window.
@@ -24,10 +25,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from app.config import ElectricityTariff, SiteConfig
+from app.config import SiteConfig, TariffConfig
 from app.plant.plant import Plant
 from app.plant.sources import Boiler
 from app.tp12 import HeatPumpModel, HeatPumpSpec
+from strategies.hybrid_sequencing import crossover_cop, electricity_rate
 
 COMFORT_BAND_K = (-1.0, 3.0)
 SENSOR_TOLERANCE_K = 0.5   # a boost target counts as reached within this
@@ -55,16 +57,13 @@ def _local(plant: Plant, t_s: np.ndarray, zone: ZoneInfo) -> tuple[np.ndarray, n
     return weekday, minute
 
 
-def electricity_rates(tariff: ElectricityTariff, weekday: np.ndarray, minute: np.ndarray) -> np.ndarray:
-    """£/kWh at each step: the period whose days and local times contain it, else the unit rate."""
-    rate = np.full(weekday.shape, tariff.unit_rate_gbp_per_kwh)
-    for period in tariff.periods:
-        days = np.isin(weekday, [WEEKDAYS.index(d) for d in period.days])
-        lo = period.start.hour * 60 + period.start.minute
-        hi = period.end.hour * 60 + period.end.minute
-        within = (minute >= lo) & (minute < hi) if lo < hi else (minute >= lo) | (minute < hi)
-        rate = np.where(days & within, period.rate_gbp_per_kwh, rate)
-    return rate
+def electricity_rates(tariffs: TariffConfig, weekday: np.ndarray, minute: np.ndarray) -> np.ndarray:
+    """£/kWh at each step, by the sequencing strategy's own time-of-use rule (one call per distinct minute)."""
+    key = weekday * 1440 + minute
+    distinct, inverse = np.unique(key, return_inverse=True)
+    monday = datetime(2024, 1, 1)
+    rates = [electricity_rate(tariffs, monday + timedelta(minutes=int(k)))[0] for k in distinct]
+    return np.asarray(rates)[inverse]
 
 
 def _spans(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -113,16 +112,28 @@ def l8_assessment(site: SiteConfig, plant: Plant, t_s: np.ndarray) -> dict[str, 
     return counts
 
 
+def _step_hours(plant: Plant) -> np.ndarray:
+    t_s = np.asarray(plant.trace.t_s)
+    return np.diff(np.append(t_s, plant.t_s)) / 3600.0
+
+
+def step_costs(site: SiteConfig, plant: Plant) -> np.ndarray:
+    """£ spent in each step: electricity at the time-of-use rate in force, gas at its unit rate."""
+    tr = plant.trace
+    t_s = np.asarray(tr.t_s)
+    weekday, minute = _local(plant, t_s, ZoneInfo(site.site.timezone))
+    h = _step_hours(plant)
+    rates = electricity_rates(site.tariffs, weekday, minute)
+    return (np.asarray(tr.elec_kw) * rates + np.asarray(tr.gas_kw) * site.tariffs.gas.unit_rate_gbp_per_kwh) * h
+
+
 def report(site: SiteConfig, plant: Plant, strategy: str, step_s: float) -> dict[str, Any]:
     """The JSON report of a run (see the module docstring for each figure's definition)."""
     tr = plant.trace
     tot = plant.totals
     t_s = np.asarray(tr.t_s)
-    h = np.diff(np.append(t_s, plant.t_s)) / 3600.0
-    zone = ZoneInfo(site.site.timezone)
-    weekday, minute = _local(plant, t_s, zone)
+    h = _step_hours(plant)
     tariffs = site.tariffs
-    rates = electricity_rates(tariffs.electricity, weekday, minute)
     elec_kwh = np.asarray(tr.elec_kw) * h
     gas_kwh = np.asarray(tr.gas_kw) * h
     heat_hp = tot.heat_hp_space + tot.heat_hp_dhw
@@ -132,8 +143,8 @@ def report(site: SiteConfig, plant: Plant, strategy: str, step_s: float) -> dict
     lower = np.where(occupied, circuit.design_room_c + COMFORT_BAND_K[0], -np.inf)
     upper = np.where(occupied, circuit.design_room_c + COMFORT_BAND_K[1], np.inf)
     zones = {circuit.id: round(discomfort_kh(t_s, room, lower, upper), 2)}
-    cost_elec = float(np.sum(elec_kwh * rates))
     cost_gas = float(np.sum(gas_kwh)) * tariffs.gas.unit_rate_gbp_per_kwh
+    cost_elec = float(np.sum(step_costs(site, plant))) - cost_gas
     elec_total = float(np.sum(elec_kwh))
     scop_h4_in = tot.elec_hp + tot.heat_immersion + tot.elec_pumps_hp
     return {
@@ -158,7 +169,7 @@ def report(site: SiteConfig, plant: Plant, strategy: str, step_s: float) -> dict
         "discomfort_kh": round(sum(zones.values()), 2),
         "discomfort_kh_by_zone": zones,
         "comfort_band_c": [circuit.design_room_c + COMFORT_BAND_K[0], circuit.design_room_c + COMFORT_BAND_K[1]],
-        "hours_boiler_on_above_crossover": round(_boiler_above_crossover_h(site, plant, rates, h), 2),
+        "hours_boiler_on_above_crossover": round(_boiler_above_crossover_h(site, plant, h), 2),
         "l8": l8_assessment(site, plant, t_s),
         "defrosts": sum(u.defrosts for u in plant.heat_pumps.values()),
         "dhw_drawn_kwh": round(tot.dhw_drawn, 1),
@@ -166,7 +177,7 @@ def report(site: SiteConfig, plant: Plant, strategy: str, step_s: float) -> dict
     }
 
 
-def _boiler_above_crossover_h(site: SiteConfig, plant: Plant, rates: np.ndarray, h: np.ndarray) -> float:
+def _boiler_above_crossover_h(site: SiteConfig, plant: Plant, h: np.ndarray) -> float:
     tr = plant.trace
     boiler = np.asarray(tr.boiler_space_kw) > 0.0
     if not plant.heat_pumps or not site.boilers or not boiler.any():
@@ -179,6 +190,11 @@ def _boiler_above_crossover_h(site: SiteConfig, plant: Plant, rates: np.ndarray,
     model = HeatPumpModel(HeatPumpSpec.model_validate(hp.tp12.model_dump(exclude_none=True)))
     flow = np.minimum(np.asarray(tr.flow_c)[idx], hp.max_flow_temp_c)
     cop = model.cop(np.asarray(tr.outdoor_c)[idx], flow)
-    efficiency = np.array([Boiler(site.boilers[0]).efficiency(r) for r in np.asarray(tr.return_c)[idx]])
-    crossover = rates[idx] * efficiency / site.tariffs.gas.unit_rate_gbp_per_kwh
+    boiler_model = Boiler(site.boilers[0])
+    zone = ZoneInfo(site.site.timezone)
+    t_s, returns = np.asarray(tr.t_s), np.asarray(tr.return_c)
+    crossover = np.array([
+        crossover_cop(site.tariffs, boiler_model.efficiency(float(returns[i])),
+                      (plant.start + timedelta(seconds=float(t_s[i]))).astimezone(zone)).cop
+        for i in idx])
     return float(np.sum(h[idx][cop > crossover]))

@@ -33,6 +33,7 @@ Progress = Callable[[float], None]   # called with the simulated seconds done so
 
 @dataclass
 class Simulation:
+    site: SiteConfig
     strategy: str
     plant: Plant
     report: dict[str, Any]
@@ -69,7 +70,7 @@ def simulate(site: SiteConfig, strategy: str, start: datetime, days: float, step
                 progress(plant.t_s)
     if progress is not None:
         progress(plant.t_s)
-    return Simulation(strategy, plant, report(site, plant, strategy, step_s))
+    return Simulation(site, strategy, plant, report(site, plant, strategy, step_s))
 
 
 def _throwaway(dbapi_conn: Any, _record: Any) -> None:

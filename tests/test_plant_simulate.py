@@ -1,0 +1,95 @@
+"""`hpsup simulate` and `hpsup demo`: the school's winter and spring under each strategy, and the report.
+
+The season runs once per module at 5-minute steps (the benchmark runs the 1-minute case).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, hpsup
+
+from app.config import load_site
+from app.plant.simulate import Simulation, simulate
+from app.plant.weather import builtin
+
+SITE = load_site(EXAMPLES / "school.yaml")
+START = datetime(2024, 1, 1, tzinfo=UTC)
+SEASON_DAYS = 182
+STEP_S = 300.0
+REPORT_KEYS = {"heat_hp_kwh", "heat_boiler_kwh", "heat_immersion_kwh", "elec_hp_kwh", "elec_total_kwh", "gas_kwh",
+               "scop_h1", "scop_h4", "cost_gbp", "carbon_kg", "discomfort_kh", "hours_boiler_on_above_crossover", "l8"}
+L8_KEYS = {"boosts_run", "boosts_ok", "pasteurisations_run", "pasteurisations_ok", "immersion_fallbacks", "failures"}
+
+
+@pytest.fixture(scope="module")
+def baselines() -> dict[str, Simulation]:
+    weather = builtin()
+    return {s: simulate(SITE, s, START, SEASON_DAYS, STEP_S, weather) for s in ("gas-only", "boiler-replacement")}
+
+
+def test_report_has_every_figure(baselines: dict[str, Simulation]) -> None:
+    for run in baselines.values():
+        assert REPORT_KEYS <= set(run.report) and set(run.report["l8"]) == L8_KEYS
+        json.dumps(run.report)   # JSON as it is
+
+
+def test_gas_only_is_the_building_before_the_heat_pump(baselines: dict[str, Simulation]) -> None:
+    r = baselines["gas-only"].report
+    assert r["heat_hp_kwh"] == 0 and r["elec_hp_kwh"] == 0 and r["scop_h4"] is None
+    assert r["gas_kwh"] > r["heat_boiler_kwh"] > 0   # gross efficiency below 1
+    assert 0.85 < r["heat_boiler_kwh"] / r["gas_kwh"] < 0.98
+    assert r["discomfort_kh"] < 50   # a competent boiler system keeps the classrooms in the band
+    assert r["l8"]["failures"] == 0 and r["l8"]["pasteurisations_ok"] == 26 - 1   # Sundays in the period
+    cost = r["gas_kwh"] * SITE.tariffs.gas.unit_rate_gbp_per_kwh
+    assert r["cost_gbp"] == pytest.approx(cost + r["cost_elec_gbp"], abs=0.05)
+
+
+def test_boiler_replacement_lands_in_the_seeds_failure_band(baselines: dict[str, Simulation]) -> None:
+    r, gas = baselines["boiler-replacement"].report, baselines["gas-only"].report
+    assert 1.7 <= r["scop_h4"] <= 2.3          # seed 000: "COP sitting at 1.9", band 1.8–2.2
+    assert r["cost_gbp"] > 1.2 * gas["cost_gbp"]   # and it costs more than the gas system it replaced
+    assert r["heat_boiler_kwh"] > 0.2 * (r["heat_hp_kwh"] + r["heat_boiler_kwh"])   # the boiler as an equal
+    assert r["l8"]["pasteurisations_run"] == 0 and r["l8"]["failures"] > 150   # no pasteurisation schedule
+    assert r["l8"]["immersion_fallbacks"] == 0
+
+
+def test_the_same_run_twice_gives_the_identical_report() -> None:
+    weather = builtin()
+    first = simulate(SITE, "boiler-replacement", START, 7, 60, weather).report
+    again = simulate(SITE, "boiler-replacement", START, 7, 60, weather).report
+    assert first == again
+
+
+def test_simulate_command_writes_report_and_plot(tmp_path: Path) -> None:
+    report, plot = tmp_path / "out" / "r.json", tmp_path / "season.png"
+    result = hpsup("simulate", "--site", str(EXAMPLES / "school.yaml"), "--from", "2024-02-01", "--days", "3",
+                   "--step", "300", "--strategy", "gas-only", "--report", str(report), "--plot", str(plot))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(report.read_text())
+    assert data["strategy"] == "gas-only" and data["days"] == 3 and data["from"].startswith("2024-02-01")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 20_000
+    assert "cost, £" in result.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--strategy", "heat-pump-only"], "not one of"),
+    (["--from", "January"], "not a date"),
+    (["--weather", "nowhere.csv"], "no such weather file"),
+])
+def test_simulate_command_refuses_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    result = hpsup("simulate", "--site", str(EXAMPLES / "school.yaml"), "--days", "1", "--report",
+                   str(tmp_path / "r.json"), *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_weather_shorter_than_the_period_is_refused(tmp_path: Path) -> None:
+    csv = tmp_path / "short.csv"
+    csv.write_text("time,temp\n" + "".join(f"2024-01-01 {h:02d}:00,5\n" for h in range(24)))
+    result = hpsup("simulate", "--site", str(EXAMPLES / "school.yaml"), "--days", "2", "--weather", str(csv),
+                   "--report", str(tmp_path / "r.json"))
+    assert result.returncode == 2 and "covers" in result.stderr
