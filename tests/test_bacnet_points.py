@@ -56,7 +56,9 @@ def test_sources_turn_quality_into_reliability_and_never_a_number() -> None:
     assert samples["hp1.return_temp"] == Sample(None, "noSensor")  # this snapshot's map has no such role
     assert samples["hp1.cop_today"].fault  # nothing published yet
     assert BY_KEY["plant.active_tariff"].text(samples["plant.active_tariff"].value) == "peak"  # type: ignore[arg-type]
-    assert samples["plant.crossover_cop"].value == pytest.approx(round(0.32 * 0.88 / 0.065, 2))
+    tariffs = load_site(EXAMPLES / "school.yaml").tariffs
+    peak_cop = tariffs.electricity.periods[0].rate_gbp_per_kwh * 0.88 / tariffs.gas.unit_rate_gbp_per_kwh
+    assert samples["plant.crossover_cop"].value == pytest.approx(round(peak_cop, 2))
 
 
 def test_read_property_multiple_requests_are_parsed_from_their_octets() -> None:

@@ -44,10 +44,12 @@ def inputs(**kw: object) -> SourceInputs:
 
 def test_crossover_is_price_ratio_times_boiler_efficiency_and_follows_time_of_use() -> None:
     monday_noon, monday_peak = datetime(2025, 1, 6, 12), datetime(2025, 1, 6, 17)
-    assert crossover_cop(TARIFFS, 0.88, monday_noon).cop == pytest.approx(0.245 * 0.88 / 0.065)
+    standard, peak_rate = TARIFFS.electricity.unit_rate_gbp_per_kwh, TARIFFS.electricity.periods[0].rate_gbp_per_kwh
+    gas = TARIFFS.gas.unit_rate_gbp_per_kwh
+    assert crossover_cop(TARIFFS, 0.88, monday_noon).cop == pytest.approx(standard * 0.88 / gas)
     peak = crossover_cop(TARIFFS, 0.88, monday_peak)
-    assert peak.cop == pytest.approx(0.32 * 0.88 / 0.065) and peak.period == "peak"
-    assert electricity_rate(TARIFFS, datetime(2025, 1, 11, 17)) == (0.245, None)  # Saturday: no peak band
+    assert peak.cop == pytest.approx(peak_rate * 0.88 / gas) and peak.period == "peak"
+    assert electricity_rate(TARIFFS, datetime(2025, 1, 11, 17)) == (standard, None)  # Saturday: no peak band
     assert in_peak_window(TARIFFS, monday_peak) == "peak" and in_peak_window(TARIFFS, monday_noon) is None
     carbon = crossover_cop(TARIFFS.model_copy(update={"crossover": "carbon"}), 0.88, monday_peak)
     assert carbon.cop == pytest.approx(0.136 * 0.88 / 0.210) and carbon.basis == "carbon"

@@ -13,7 +13,7 @@ import pytest
 from conftest import EXAMPLES, hpsup
 
 from app.config import load_site
-from app.plant.simulate import Simulation, simulate
+from app.plant.simulate import STRATEGIES, Simulation, simulate
 from app.plant.weather import builtin
 
 SITE = load_site(EXAMPLES / "school.yaml")
@@ -26,19 +26,58 @@ L8_KEYS = {"boosts_run", "boosts_ok", "pasteurisations_run", "pasteurisations_ok
 
 
 @pytest.fixture(scope="module")
-def baselines() -> dict[str, Simulation]:
+def season() -> dict[str, Simulation]:
     weather = builtin()
-    return {s: simulate(SITE, s, START, SEASON_DAYS, STEP_S, weather) for s in ("gas-only", "boiler-replacement")}
+    return {s: simulate(SITE, s, START, SEASON_DAYS, STEP_S, weather) for s in STRATEGIES}
 
 
-def test_report_has_every_figure(baselines: dict[str, Simulation]) -> None:
-    for run in baselines.values():
+def test_report_has_every_figure(season: dict[str, Simulation]) -> None:
+    for run in season.values():
         assert REPORT_KEYS <= set(run.report) and set(run.report["l8"]) == L8_KEYS
         json.dumps(run.report)   # JSON as it is
 
 
-def test_gas_only_is_the_building_before_the_heat_pump(baselines: dict[str, Simulation]) -> None:
-    r = baselines["gas-only"].report
+# -- the supervisor against the seed's own numbers --------------------------------------------------------
+def test_supervisor_heat_pump_runs_at_the_seeds_cop(season: dict[str, Simulation]) -> None:
+    r = season["supervisor"].report
+    assert r["scop_h1"] >= 3.2   # the heat pump unit itself: the seed's measured 3.2
+    assert r["heat_hp_kwh"] > r["heat_boiler_kwh"]   # the heat pump leads
+
+
+def test_supervisor_never_fires_the_boiler_when_the_heat_pump_is_cheaper(season: dict[str, Simulation]) -> None:
+    r = season["supervisor"].report
+    assert r["hours_boiler_on_above_crossover"] == 0
+    assert season["boiler-replacement"].report["heat_boiler_kwh"] > 0   # the metric has something to see
+
+
+def test_supervisor_passes_every_l8_cycle(season: dict[str, Simulation]) -> None:
+    r = season["supervisor"].report
+    l8 = r["l8"]
+    assert l8["failures"] == 0
+    assert l8["boosts_ok"] == l8["boosts_run"] == SEASON_DAYS and l8["pasteurisations_ok"] == 25
+    assert r["l8_records"]["fail"] == 0 and r["l8_records"]["pass"] >= SEASON_DAYS + 25   # its own records agree
+
+
+@pytest.mark.xfail(strict=True, reason="the control core heats DHW by immersion alone when the heat pump's reach "
+                   "(max flow 60 - approach 5 = 55 °C) is below the 62 °C setpoint: ~8 MWh of immersion a season")
+def test_supervisor_seasonal_performance_factor_h4_meets_the_bar(season: dict[str, Simulation]) -> None:
+    assert season["supervisor"].report["scop_h4"] >= 3.0   # goal 3.2, the seed's measured figure
+
+
+@pytest.mark.xfail(strict=True, reason="immersion-only DHW (about £2,000 a season) outweighs the space-heating "
+                   "saving; see the H4 bar")
+def test_supervisor_costs_less_than_gas_only(season: dict[str, Simulation]) -> None:
+    assert season["supervisor"].report["cost_gbp"] < season["gas-only"].report["cost_gbp"]
+
+
+@pytest.mark.xfail(strict=True, reason="optimum start on the 55 °C curve warms the heavy fabric more slowly than "
+                   "the gas system's 82 °C boost: Monday mornings fall below 20 °C")
+def test_supervisor_comfort_is_no_worse_than_gas_only(season: dict[str, Simulation]) -> None:
+    assert season["supervisor"].report["discomfort_kh"] <= season["gas-only"].report["discomfort_kh"]
+
+
+def test_gas_only_is_the_building_before_the_heat_pump(season: dict[str, Simulation]) -> None:
+    r = season["gas-only"].report
     assert r["heat_hp_kwh"] == 0 and r["elec_hp_kwh"] == 0 and r["scop_h4"] is None
     assert r["gas_kwh"] > r["heat_boiler_kwh"] > 0   # gross efficiency below 1
     assert 0.85 < r["heat_boiler_kwh"] / r["gas_kwh"] < 0.98
@@ -48,8 +87,8 @@ def test_gas_only_is_the_building_before_the_heat_pump(baselines: dict[str, Simu
     assert r["cost_gbp"] == pytest.approx(cost + r["cost_elec_gbp"], abs=0.05)
 
 
-def test_boiler_replacement_lands_in_the_seeds_failure_band(baselines: dict[str, Simulation]) -> None:
-    r, gas = baselines["boiler-replacement"].report, baselines["gas-only"].report
+def test_boiler_replacement_lands_in_the_seeds_failure_band(season: dict[str, Simulation]) -> None:
+    r, gas = season["boiler-replacement"].report, season["gas-only"].report
     assert 1.7 <= r["scop_h4"] <= 2.3          # seed 000: "COP sitting at 1.9", band 1.8–2.2
     assert r["cost_gbp"] > 1.2 * gas["cost_gbp"]   # and it costs more than the gas system it replaced
     assert r["heat_boiler_kwh"] > 0.2 * (r["heat_hp_kwh"] + r["heat_boiler_kwh"])   # the boiler as an equal

@@ -127,8 +127,12 @@ def step_costs(site: SiteConfig, plant: Plant) -> np.ndarray:
     return (np.asarray(tr.elec_kw) * rates + np.asarray(tr.gas_kw) * site.tariffs.gas.unit_rate_gbp_per_kwh) * h
 
 
-def report(site: SiteConfig, plant: Plant, strategy: str, step_s: float) -> dict[str, Any]:
-    """The JSON report of a run (see the module docstring for each figure's definition)."""
+def report(site: SiteConfig, plant: Plant, strategy: str, step_s: float,
+           l8_records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The JSON report of a run (see the module docstring for each figure's definition).
+
+    `l8_records` are the controller's own L8 cycle records, counted beside the plant's judgement.
+    """
     tr = plant.trace
     tot = plant.totals
     t_s = np.asarray(tr.t_s)
@@ -171,6 +175,8 @@ def report(site: SiteConfig, plant: Plant, strategy: str, step_s: float) -> dict
         "comfort_band_c": [circuit.design_room_c + COMFORT_BAND_K[0], circuit.design_room_c + COMFORT_BAND_K[1]],
         "hours_boiler_on_above_crossover": round(_boiler_above_crossover_h(site, plant, h), 2),
         "l8": l8_assessment(site, plant, t_s),
+        "l8_records": None if l8_records is None else {
+            outcome: sum(1 for r in l8_records if r.get("outcome") == outcome) for outcome in ("pass", "fail")},
         "defrosts": sum(u.defrosts for u in plant.heat_pumps.values()),
         "dhw_drawn_kwh": round(tot.dhw_drawn, 1),
         "tariff_source": tariffs.source,

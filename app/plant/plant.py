@@ -1,7 +1,9 @@
 """The simulated plant of a site: building, circuit, heat pumps, boilers and DHW cylinder, stepped in seconds.
 
 One heating circuit (the site's first) is simulated, fed by the heat pumps and then the boilers in series
-on its return (heat pump first, boiler topping up); the cylinder (the site's first) is heated by its
+on its return (heat pump first, boiler topping up); an enabled boiler fires on its own thermostat,
+commissioned to the circuit's maximum flow temperature (``boiler_setpoint_c`` replaces it, as a flow
+temperature demand would); the cylinder (the site's first) is heated by its
 heat pump's coil in hot-water mode and by its immersion. Each heat pump behaves as its controller does:
 under BMS control (after the map's control-mode precondition) it follows the written enable, mode and
 setpoints; without it — never put under BMS control, or its heartbeat no longer changing — it falls back
@@ -31,7 +33,6 @@ LOCAL_CURVE = (25.0, 1.0)       # the heat pump's own curve: flow = 25 + 1.0 × 
 LOCAL_DHW_C = 50.0              # its own hot-water thermostat
 DHW_DIFFERENTIAL_K = 2.0        # a hot-water reheat starts this far below the setpoint
 DHW_PRIMARY_DELTA_T_K = 5.0     # primary flow to the coil: rated capacity over this difference
-BOILER_LOCAL_C = 70.0           # a boiler on its own local enable and thermostat
 BOILER_DHW_PRIMARY_C = 75.0
 COLD_FEED_SWING_K = 3.0         # mains cold water: warmest in August
 STANDALONE_HOURS = 366 * 24     # a bare simulator's plant: one year of the built-in weather
@@ -166,7 +167,7 @@ class Plant:
         self.boiler_local = dict.fromkeys(self.boilers, False)   # on its own enable and thermostat
         self.boiler_firing = dict.fromkeys(self.boilers, False)
         self.io_modules: dict[str, IoModulePoints] = {}
-        self.boiler_setpoint_c: float | None = None   # None: follow the circuit's flow setpoint
+        self.boiler_setpoint_c: float | None = None   # None: its own thermostat at the circuit's maximum flow
         self.boiler_dhw = False                        # a boiler primary feeds the cylinder coil
         self.boiler_dhw_setpoint_c = 60.0
         config = site.cylinders[0] if site.cylinders else None
@@ -282,10 +283,6 @@ class Plant:
             mcp = b.mcp
             ret = b.return_c(emitter)
             inlet = ret
-            setpoint = max((sp for _, sp in space_units), default=None)
-            if setpoint is None:  # the heat pump is off: the header setpoint it was last given still stands
-                setpoint = max((self.controls[i].flow_setpoint_c for i in self.heat_pumps if self.under_bms(i)),
-                               default=None)
             for hp_id, flow_sp in space_units:
                 unit = self.heat_pumps[hp_id]
                 out = self._out[hp_id]
@@ -297,11 +294,10 @@ class Plant:
                 hp_load = max(hp_load, out.load_ratio)
                 tot.heat_hp_space += out.heat_kw * h
                 tot.elec_hp += out.input_kw * h
-            target = self.boiler_setpoint_c if self.boiler_setpoint_c is not None else setpoint
+            target = self.boiler_setpoint_c if self.boiler_setpoint_c is not None else self.circuit.max_flow_c
             for bid in boiler_on:
                 out = self._boiler_out
-                local = self.boiler_local[bid] and not self.boiler_enable[bid]
-                self.boilers[bid].run(out, inlet, BOILER_LOCAL_C if local or target is None else target, mcp)
+                self.boilers[bid].run(out, inlet, target, mcp)
                 self.boiler_firing[bid] = out.heat_kw > 0.0
                 inlet += out.heat_kw / mcp
                 water_in += out.heat_kw
@@ -431,6 +427,19 @@ class HeatPumpPoints:
             "dhw_mode": float(c.dhw_mode), "immersion_enable": float(c.immersion_enable),
         }
 
+    def setting(self, name: str) -> float | None:
+        """The present value of a writable point (what a read-back would give)."""
+        c = self.plant.controls[self.hp_id]
+        if name == "flow_setpoint":
+            return c.flow_setpoint_c
+        if name == "dhw_setpoint":
+            return c.dhw_setpoint_c
+        if name == "heartbeat":
+            return float(c.heartbeat)
+        flag = {"bms_control": c.bms_control, "enable": c.enable, "dhw_mode": c.dhw_mode,
+                "immersion_enable": c.immersion_enable}.get(name)
+        return None if flag is None else float(flag)
+
     def write(self, name: str, value: float) -> None:
         c = self.plant.controls[self.hp_id]
         if name == "bms_control":
@@ -494,6 +503,14 @@ class IoModulePoints:
                 "input_1": float(any(self.plant.boiler_firing.get(b, False) for b in self.boilers)),
                 "input_2": float(self.plant.immersion_on), "input_3": 0.0, "input_4": 0.0,
                 "watchdog": float(self.watchdog)}
+
+    def setting(self, name: str) -> float | None:
+        """The present value of a writable point."""
+        if name in self.relays:
+            return float(self.relays[name])
+        if name == "watchdog":
+            return float(self.watchdog)
+        return self.analog.get(name)
 
     def write(self, name: str, value: float) -> None:
         if name in self.relays:

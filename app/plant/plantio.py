@@ -2,8 +2,9 @@
 
 Reads give the same readings a Modbus poll of the simulator would (point names, roles, units, quality
 from sentinels and limits, calibration offsets), at full float resolution. Writes pass the same guards
-as a Modbus write — only points the map marks writable, only states it lists, only inside its limits,
-the map's control-mode precondition first — and are applied to the plant at once.
+as a Modbus write — the driver's role lookup, only points the map marks writable, only states it lists,
+only inside its limits, the map's control-mode precondition first — and are applied to the plant at once.
+A boiler wired to no I/O module takes ``boiler_enable`` by its own id (the control vocabulary).
 
 The simulated devices speak the generic maps (``generic_heat_pump`` for heat pumps, ``generic_io_module``
 for I/O modules); :func:`simulated_maps` gives a site those.
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Protocol
 
 from app.clock import Clock
-from app.config import SiteConfig
-from app.devices.modbus import WriteRecorder, WriteResult, role_names, write_refusal
+from app.config import RtuConnection, SiteConfig, TcpConnection
+from app.devices.modbus import ModbusDevice, WriteRecorder, WriteResult, role_names, write_refusal
 from app.devices.registermap import Point, RegisterMap, load_map, resolve_map_path
 from app.plant.plant import HeatPumpPoints, IoModulePoints, Plant
 from app.snapshot import Commands, DeviceSnapshot, PlantSnapshot, Quality, Reading
@@ -29,6 +30,8 @@ IO_MODULE_MAP = "generic_io_module"
 
 class _Unit(Protocol):
     def values(self) -> Mapping[str, float | None]: ...
+
+    def setting(self, name: str) -> float | None: ...
 
     def write(self, name: str, value: float) -> None: ...
 
@@ -41,12 +44,14 @@ def simulated_maps(site: SiteConfig) -> SiteConfig:
 
 
 class _Device:
-    def __init__(self, device_id: str, regmap: RegisterMap, unit: _Unit, calibration: dict[str, float]) -> None:
+    def __init__(self, device_id: str, regmap: RegisterMap, unit: _Unit, calibration: dict[str, float],
+                 connection: TcpConnection | RtuConnection, clock: Clock) -> None:
         self.device_id = device_id
         self.map = regmap
         self.unit = unit
         self.calibration = calibration
         self.roles = role_names(regmap)
+        self.point_for = ModbusDevice(device_id, regmap, connection, clock).point_for  # the driver's role lookup
         self.readable = [(p, p.name, p.unit, p.enum, calibration.get(p.name, 0.0)) for p in regmap.points
                          if p.readable]
 
@@ -66,11 +71,6 @@ class _Device:
                                          ts)
         return DeviceSnapshot(self.device_id, readings=readings, comms_ok=True, roles=self.roles)
 
-    def point_for(self, role: str) -> Point | None:
-        name = self.roles.get(role)
-        return self.map.by_name.get(name) if name else None
-
-
 class SimulatedPlantIO:
     """The supervisor's PlantIO for an in-process :class:`~app.plant.plant.Plant`."""
 
@@ -84,11 +84,13 @@ class SimulatedPlantIO:
             regmap = load_map(resolve_map_path(hp.register_map, site_dir))
             watchdog = regmap.heartbeat.watchdog_s if regmap.heartbeat else None
             unit = HeatPumpPoints(plant, hp.id, watchdog)
-            self.devices[hp.id] = _Device(hp.id, regmap, unit, hp.calibration)
+            self.devices[hp.id] = _Device(hp.id, regmap, unit, hp.calibration, hp.connection, clock)
         for io in site.io_modules:
             regmap = load_map(resolve_map_path(io.register_map, site_dir))
             watchdog = regmap.heartbeat.watchdog_s if regmap.heartbeat else None
-            self.devices[io.id] = _Device(io.id, regmap, IoModulePoints(plant, io.id, watchdog), {})
+            self.devices[io.id] = _Device(io.id, regmap, IoModulePoints(plant, io.id, watchdog), {}, io.connection,
+                                          clock)
+        self.boilers = {b.id for b in site.boilers if b.enable_device is None}  # enabled by their own id
 
     async def read(self) -> PlantSnapshot:
         ts = self.clock.now()
@@ -97,6 +99,9 @@ class SimulatedPlantIO:
     async def write(self, commands: Commands) -> list[WriteResult]:
         results = []
         for cmd in commands.points:
+            if cmd.device_id in self.boilers and cmd.role == "boiler_enable":
+                results.append(self._boiler(cmd.device_id, cmd.value, cmd.reason))
+                continue
             device = self.devices.get(cmd.device_id)
             point = device.point_for(cmd.role) if device else None
             if device is None or point is None:
@@ -110,15 +115,26 @@ class SimulatedPlantIO:
         if refusal is not None:
             self._record(device, point.name, "refused", f"{refusal}; requested by: {reason}", value)
             return WriteResult("refused", refusal, value)
-        current = device.unit.values()
-        for pre in device.map.control_preconditions:
-            if (pre.applies_to is None or point.name in pre.applies_to) and current.get(pre.point) != pre.value:
-                device.unit.write(pre.point, pre.value)
+        unit = device.unit
+        for pre in device.map.preconditions_for(point):
+            if unit.setting(pre.point) != pre.value:
+                unit.write(pre.point, pre.value)
                 self._record(device, pre.point, "verified", f"precondition for {point.name}", pre.value)
-        if current.get(point.name) == value:
+        if unit.setting(point.name) == value:
             return WriteResult("unchanged", f"already {value:g}", value)
         device.unit.write(point.name, value)
         self._record(device, point.name, "verified", reason, value)
+        return WriteResult("verified", reason, value)
+
+    def _boiler(self, boiler_id: str, value: float, reason: str) -> WriteResult:
+        """A boiler wired to no I/O module: its enable contact, on or off."""
+        if value not in (0, 1):
+            return WriteResult("refused", f"{value:g} is not 0 or 1", value)
+        if self.plant.boiler_enable[boiler_id] == bool(value):
+            return WriteResult("unchanged", f"already {value:g}", value)
+        self.plant.boiler_enable[boiler_id] = bool(value)
+        if self.recorder is not None:
+            self.recorder(self.clock.now(), boiler_id, "boiler_enable", "verified", reason, value=value)
         return WriteResult("verified", reason, value)
 
     def _record(self, device: _Device, point: str, outcome: str, reason: str, value: float) -> None:

@@ -1,21 +1,19 @@
 """A season in seconds: a strategy against the simulated plant of a site, and its report.
 
 ``supervisor`` runs the real :class:`~app.control.supervisor.Supervisor` through the in-process PlantIO on
-simulated time (one control cycle per step; samples are not stored, events, writes and state are, in a
-temporary SQLite database). The baselines act on the plant directly (:mod:`app.plant.baselines`).
+simulated time, one control cycle per step, with an in-memory historian (samples counted, not kept; the
+L8 records it makes go into the report beside the plant's own judgement). The baselines act on the
+plant directly (:mod:`app.plant.baselines`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import event
 
 from app.clock import SimClock
 from app.config import SiteConfig
@@ -40,13 +38,35 @@ class Simulation:
 
 
 class SimulationHistorian(Historian):
-    """A historian for accelerated runs: every sample is counted but not stored (a season is millions)."""
+    """The supervisor's historian for accelerated runs, in memory: a season has millions of samples and
+    thousands of writes, events and state saves, and nothing of a simulation needs to outlive it. Samples
+    are counted, not kept; events, writes and the controller state are kept for the report."""
+
+    def __init__(self, site: str) -> None:
+        super().__init__(None, site)  # type: ignore[arg-type]
+        self.events: list[tuple[datetime, str, str, str, dict[str, Any] | None]] = []
+        self.writes: list[tuple[datetime, str, str, str, float | None]] = []
+        self.state: dict[str, dict[str, Any]] = {}
 
     def record_samples(self, rows: Iterable[Any]) -> int:
         return sum(1 for _ in rows)
 
     def record_snapshot(self, snapshot: PlantSnapshot) -> int:
         return sum(len(d.readings) for d in snapshot.devices.values())
+
+    def record_event(self, ts: datetime, kind: str, source: str, reason: str, *, from_state: str | None = None,
+                     to_state: str | None = None, data: dict[str, Any] | None = None) -> None:
+        self.events.append((ts, kind, source, reason, data))
+
+    def record_write(self, ts: datetime, device: str, point: str, outcome: str, reason: str, *,
+                     value: float | None = None, **_: Any) -> None:
+        self.writes.append((ts, device, point, outcome, value))
+
+    def load_state(self, key: str) -> dict[str, Any] | None:
+        return self.state.get(key)
+
+    def save_state(self, key: str, value: dict[str, Any], ts: datetime) -> None:
+        self.state[key] = value
 
 
 def simulate(site: SiteConfig, strategy: str, start: datetime, days: float, step_s: float,
@@ -59,8 +79,10 @@ def simulate(site: SiteConfig, strategy: str, start: datetime, days: float, step
     steps = round(days * 86400 / step_s)
     hours = int(steps * step_s // 3600) + 2
     plant = Plant(site, weather, start, hours, heat_pumps=strategy != "gas-only")
+    records: list[dict[str, Any]] | None = None
     if strategy == "supervisor":
-        asyncio.run(_supervised(site, plant, start, steps, step_s, progress, site_dir))
+        historian = asyncio.run(_supervised(site, plant, start, steps, step_s, progress, site_dir))
+        records = [data for _, kind, _, _, data in historian.events if kind == "l8_cycle" and data]
     else:
         baseline = BASELINES[strategy](site)
         for i in range(steps):
@@ -70,38 +92,23 @@ def simulate(site: SiteConfig, strategy: str, start: datetime, days: float, step
                 progress(plant.t_s)
     if progress is not None:
         progress(plant.t_s)
-    return Simulation(site, strategy, plant, report(site, plant, strategy, step_s))
-
-
-def _throwaway(dbapi_conn: Any, _record: Any) -> None:
-    """A simulation's database is scratch: commits need not reach the disk."""
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA synchronous=OFF")
-    cur.close()
+    return Simulation(site, strategy, plant, report(site, plant, strategy, step_s, records))
 
 
 async def _supervised(site: SiteConfig, plant: Plant, start: datetime, steps: int, step_s: float,
-                      progress: Progress | None, site_dir: Path | None) -> None:
+                      progress: Progress | None, site_dir: Path | None) -> SimulationHistorian:
     from app.control.supervisor import Supervisor
-    from app.storage import engine as storage_engine
 
     site = simulated_maps(site)
     clock = SimClock(start)
-    with tempfile.TemporaryDirectory(prefix="hpsup-sim-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'simulation.db'}"
-        storage_engine.upgrade(url)
-        engine = storage_engine.make_engine(url)
-        event.listen(engine, "connect", _throwaway)
-        try:
-            historian = SimulationHistorian(engine, site.site.name)
-            plant_io = SimulatedPlantIO(site, plant, clock, historian.record_write, site_dir)
-            supervisor = Supervisor(site, plant_io, historian, clock)
-            for i in range(steps):
-                await supervisor.cycle()
-                plant.step(step_s)
-                clock.advance(step_s)
-                if progress is not None and i % 1440 == 0:
-                    progress(plant.t_s)
-            await plant_io.close()
-        finally:
-            engine.dispose()
+    historian = SimulationHistorian(site.site.name)
+    plant_io = SimulatedPlantIO(site, plant, clock, historian.record_write, site_dir)
+    supervisor = Supervisor(site, plant_io, historian, clock)
+    for i in range(steps):
+        await supervisor.cycle()
+        plant.step(step_s)
+        clock.advance(step_s)
+        if progress is not None and i % 1440 == 0:
+            progress(plant.t_s)
+    await plant_io.close()
+    return historian
