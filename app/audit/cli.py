@@ -55,10 +55,9 @@ def l8_export(
     max_gap_min: Annotated[float, typer.Option("--max-gap-minutes", help="Logging gap threshold.")] = 15.0,
 ) -> None:
     """Export the L8 temperature log and DHW cycle outcomes: CSV (with hashes) or PDF (summary, weekly charts)."""
-    from collections.abc import Iterator
     from zoneinfo import ZoneInfo
 
-    from app.audit.chain import SEP, canonical_ts, verify
+    from app.audit.chain import verify
     from app.audit.log import L8Log
     from app.audit.report import csv_line, summarise, write_csv, write_pdf
     from app.storage.engine import make_engine
@@ -78,27 +77,12 @@ def l8_export(
     from app.clock import RealClock
 
     now = RealClock().now()
-    in_period = first_line = last_line = None
-
-    def whole_chain() -> Iterator[tuple[int, int, str, str]]:
-        nonlocal in_period, first_line, last_line
-        in_period = 0
-        for line in log.rows():
-            ts = line[2].split(SEP, 2)[1]
-            if start_text <= ts < end_text:
-                in_period += 1
-                first_line = first_line or line
-                last_line = line
-            yield line
-
-    start_text, end_text = canonical_ts(start), canonical_ts(end)
-    verdict = verify(whole_chain())
+    verdict = verify(log.rows())
+    records, first_seq, last_seq, final = log.period(start, end)
     summary = summarise(log.temperature_series(start, end), list(log.lines(start, end, kind="cycle")), name,
-                        start, min(end, now), records=in_period or 0, max_gap_s=max_gap_min * 60.0)
+                        start, min(end, now), records=records, max_gap_s=max_gap_min * 60.0)
     summary.verdict, summary.head_seq, summary.head_hash = verdict, verdict.last_seq, verdict.head
-    if first_line is not None and last_line is not None:
-        summary.period_first_seq, summary.period_last_seq = first_line[1], last_line[1]
-        summary.period_last_hash = last_line[3]
+    summary.period_first_seq, summary.period_last_seq, summary.period_last_hash = first_seq, last_seq, final
     write_pdf(summary, out, now, max_gap_min * 60.0)
     state = "verified" if verdict.ok else f"FAILED: {verdict.problems[0]}"
     print(f"{out}: {summary.records} L8 records of {name}, {first} to {last}; chain {state}; "

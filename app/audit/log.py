@@ -151,11 +151,7 @@ class L8Log:
         ``csv``, one-item rows holding the CSV line, or the id where Python must render it."""
         fmt = (",".join(_SQLITE_FORMAT) + ",%s") if csv else SEP.join(_SQLITE_FORMAT)
         fields = _SQLITE_FIELDS + (", hash" if csv else "")
-        where, params = "site = ?", [self.site]
-        for bound, op in ((start, ">="), (end, "<")):
-            if bound is not None:
-                where += f" AND +ts {op} ?"  # '+': walk the (site, seq) index in chain order, no sort
-                params.append(bound.astimezone(UTC).strftime(_SQL_TS))
+        where, params = self._sqlite_where(start, end, "+")  # '+ts': walk the (site, seq) index, no sort
         fast = _SQLITE_FAST + (_CSV_SAFE if csv else "")
         columns = (f"CASE WHEN {fast} THEN printf(?, {fields}) ELSE id END" if csv
                    else f"id, seq, CASE WHEN {fast} THEN printf(?, {fields}) END, hash")
@@ -174,6 +170,15 @@ class L8Log:
                     yield chunk
             finally:
                 cur.close()
+
+    def _sqlite_where(self, start: datetime | None, end: datetime | None, ts_prefix: str = "") -> tuple[str, list[Any]]:
+        """A WHERE clause for the site and period on SQLite's stored text timestamps, and its parameters."""
+        where, params = "site = ?", [self.site]
+        for bound, op in ((start, ">="), (end, "<")):
+            if bound is not None:
+                where += f" AND {ts_prefix}ts {op} ?"
+                params.append(bound.astimezone(UTC).strftime(_SQL_TS))
+        return where, params
 
     def _rendered(self, slow: list[int]) -> dict[int, ChainLine]:
         """Python's rendering of the records (by id) SQLite left to it."""
@@ -214,6 +219,15 @@ class L8Log:
             out = [r[0] if isinstance(r[0], str) else render(rendered[r[0]]) for r in chunk]
             yield out, out[-1][-64:]
 
+    def period(self, start: datetime, end: datetime) -> tuple[int, int | None, int | None, str | None]:
+        """Records with ``start <= ts < end``: how many, the first and last sequence numbers, the last hash."""
+        where = self._where(select(func.count(), func.min(L8Record.seq), func.max(L8Record.seq)), start, end)
+        with self.engine.connect() as conn:
+            count, first, last = conn.execute(where).one()
+            final = None if last is None else conn.execute(select(L8Record.hash).where(
+                L8Record.site == self.site, L8Record.seq == last).order_by(L8Record.id).limit(1)).scalar()
+        return int(count), first, last, final
+
     def temperature_series(self, start: datetime | None = None, end: datetime | None = None) -> Series:
         """Each (cylinder, sensor)'s readings as time-ordered arrays of epoch seconds and °C."""
         epoch: ColumnElement[float] = (
@@ -227,9 +241,17 @@ class L8Log:
             for cyl, sensor in conn.execute(temps.distinct().order_by(L8Record.cylinder, L8Record.sensor)).all():
                 query = self._where(select(epoch, L8Record.value), start, end).where(
                     L8Record.kind == "temperature", L8Record.cylinder == cyl, L8Record.sensor == sensor,
-                    L8Record.value.is_not(None)).order_by(L8Record.ts, L8Record.seq)
-                rows = conn.execute(query).all()
-                t = np.round(np.fromiter((r[0] for r in rows), float, len(rows)), 3)
-                v = np.fromiter((r[1] for r in rows), float, len(rows))
-                series[(cyl, sensor or "")] = (t, v)
+                    L8Record.value.is_not(None)).order_by(L8Record.ts)
+                if self.engine.dialect.name == "sqlite":  # a million rows: skip SQLAlchemy's row objects
+                    where, params = self._sqlite_where(start, end)
+                    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                    rows = cur.execute(
+                        f"SELECT (julianday(ts) - 2440587.5) * 86400.0, value FROM l8_records WHERE {where} "
+                        "AND kind = 'temperature' AND cylinder = ? AND sensor = ? AND value IS NOT NULL "
+                        "ORDER BY ts", [*params, cyl, sensor]).fetchall()
+                    cur.close()
+                    arr = np.array(rows, dtype=float).reshape(-1, 2)
+                else:
+                    arr = np.array([tuple(r) for r in conn.execute(query)], dtype=float).reshape(-1, 2)
+                series[(cyl, sensor or "")] = (np.round(arr[:, 0], 3), arr[:, 1])
         return series

@@ -235,30 +235,38 @@ def write_pdf(s: L8Summary, out: Path, generated: datetime, max_gap_s: float = 9
     from matplotlib.figure import Figure
 
     cycles = [(_epoch(c.ts), c) for c in s.cycles]
+    fig = Figure(figsize=(11.69, 8.27))  # one figure, redrawn for each week
+    ax = fig.add_subplot()
+    lines = {key: ax.plot([], [], lw=0.8, label=f"{key[0]} / {key[1]}")[0] for key in s.series}
+    ax.axhline(STORAGE_MIN_C, color="black", lw=0.8, ls="--", label="60 °C storage")
+    ax.axhline(SECONDARY_RETURN_MIN_C, color="grey", lw=0.8, ls=":", label="50 °C secondary return")
+    ax.set_xlabel("UTC; vertical lines: DHW cycles (green passed, red failed)")
+    ax.set_ylabel("°C")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=7)
+    values = [v for _, v in s.series.values() if len(v)]
+    ax.set_ylim(min([SECONDARY_RETURN_MIN_C - 3] + [float(v.min()) - 1 for v in values]),
+                max([STORAGE_MIN_C + 5] + [float(v.max()) + 1 for v in values]))
     with PdfPages(out, metadata={"Title": f"L8 temperature log {s.site}", "Creator": "hp-supervisor"}) as pdf:
         pdf.savefig(_summary_page(s, generated))
         for a, b in _weeks(s.start, s.end):
             ta, tb = a.timestamp(), b.timestamp()
-            fig = Figure(figsize=(11.69, 8.27))
-            ax = fig.add_subplot()
-            for (cyl, sensor), (t, v) in s.series.items():
+            drawn = []
+            for key, (t, v) in s.series.items():
                 lo, hi = np.searchsorted(t, [ta, tb])
                 if hi > lo:
                     x, vmin, vmax = _envelope(t[lo:hi], v[lo:hi], 600.0, max_gap_s)
-                    days = (x - ta) / 86400.0
-                    line, = ax.plot(days, vmin, lw=0.8, label=f"{cyl} / {sensor}")
-                    ax.fill_between(days, vmin, vmax, color=line.get_color(), alpha=0.25, lw=0)
-            ax.axhline(STORAGE_MIN_C, color="black", lw=0.8, ls="--", label="60 °C storage")
-            ax.axhline(SECONDARY_RETURN_MIN_C, color="grey", lw=0.8, ls=":", label="50 °C secondary return")
-            for tc, c in cycles:
-                if ta <= tc < tb:
-                    ax.axvline((tc - ta) / 86400.0, color="green" if c.passed else "red", lw=1.2, alpha=0.7)
+                else:
+                    x = vmin = vmax = np.empty(0)
+                days = (x - ta) / 86400.0
+                lines[key].set_data(days, vmin)
+                drawn.append(ax.fill_between(days, vmin, vmax, color=lines[key].get_color(), alpha=0.25, lw=0))
+            drawn += [ax.axvline((tc - ta) / 86400.0, color="green" if c.passed else "red", lw=1.2, alpha=0.7)
+                      for tc, c in cycles if ta <= tc < tb]
             ax.set_xlim(0, (tb - ta) / 86400.0)
             ticks = np.arange(0, (tb - ta) / 86400.0 + 1e-9)
             ax.set_xticks(ticks, [f"{a + timedelta(days=float(d)):%a %d %b}" for d in ticks], fontsize=8)
-            ax.set_xlabel("UTC; vertical lines: DHW cycles (green passed, red failed)")
-            ax.set_ylabel("°C")
             ax.set_title(f"{s.site}: week of {a:%Y-%m-%d}")
-            ax.grid(alpha=0.3)
-            ax.legend(loc="lower left", fontsize=7)
             pdf.savefig(fig)
+            for artist in drawn:
+                artist.remove()
