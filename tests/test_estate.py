@@ -178,3 +178,14 @@ def test_live_cop_so_far_reaches_the_central_view_every_few_minutes(db_url: str)
     (school,) = summarise(engine, start + timedelta(hours=1), tz=ZoneInfo("Europe/London"),
                           stale_after=timedelta(minutes=10))
     assert school.cop_today == pytest.approx(3.0, abs=0.01) and school.cop_season == school.cop_today
+
+
+def test_a_supervisor_run_into_postgresql_shows_in_the_estate_view(postgres_url: str) -> None:
+    run = hpsup("run", "--site", str(EXAMPLES / "school.yaml"), "--simulate", "--duration", "10m", "--speed", "600",
+                env={"HPSUP_DATABASE_URL": postgres_url})
+    assert run.returncode == 0, run.stderr
+    result = hpsup("estate", "--database", postgres_url, "--json", "--stale", "1h")
+    assert result.returncode == 0, result.stderr
+    (site,) = json.loads(result.stdout)
+    assert site["site"] == "Riverside Primary School" and site["status"] == "reporting"
+    assert site["comms_lost"] == [] and site["alarms"] == []

@@ -3,7 +3,7 @@ and the historian round-trip."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +12,15 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from conftest import hpsup
-from sqlalchemy import JSON, Column, Table, func, insert, inspect, select
+from sqlalchemy import JSON, Column, Table, func, insert, inspect, select, update
 
+from app.audit.chain import verify
+from app.audit.log import L8Entry, L8Log
+from app.monitoring.store import CopStore
 from app.snapshot import DeviceSnapshot, PlantSnapshot, Quality, Reading
 from app.storage.engine import alembic_config, make_engine, normalise_url, upgrade
 from app.storage.historian import Historian
-from app.storage.models import Base, Event, RegisterWrite, Sample
+from app.storage.models import Base, Event, L8Record, RegisterWrite, Sample
 
 T0 = datetime(2024, 1, 7, 22, 0, tzinfo=UTC)
 
@@ -147,3 +150,29 @@ def test_events_writes_and_state_persist(db_url: str) -> None:
         assert conn.execute(select(func.count()).select_from(Sample)).scalar() == 0
     assert (event.from_state, event.to_state, event.data) == ("idle", "pasteurise", {"target_c": 60})
     assert (write.outcome, write.value, write.previous_value, write.raw) == ("verified", 48.0, 50.0, {"words": [480]})
+
+
+def test_l8_log_chains_verifies_and_names_tampering_on_each_backend(db_url: str) -> None:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    log = L8Log(engine, "school")
+    log.append([L8Entry.temperature(T0 + timedelta(minutes=i), "dhw1", "top", 60.5 + i / 10) for i in range(5)])
+    log.append([L8Entry.cycle(T0 + timedelta(hours=1), "dhw1", "pasteurise", True, 61.2, held_min=60)])
+    L8Log(engine, "other site").append([L8Entry.temperature(T0, "dhw1", "top", 58.0)])
+    verdict = verify(log.rows())
+    assert verdict.ok and verdict.rows == 6 and (verdict.first_seq, verdict.last_seq) == (1, 6)
+    assert verdict.head == log.head()[1]
+    with engine.begin() as conn:
+        conn.execute(update(L8Record).where(L8Record.site == "school", L8Record.seq == 3).values(value=65.0))
+    assert [(p.kind, p.seq) for p in verify(log.rows()).problems] == [("altered", 3)]
+
+
+def test_daily_cop_figures_replace_and_load_on_each_backend(db_url: str) -> None:
+    upgrade(db_url)
+    store = CopStore(make_engine(db_url), "school")
+    store.replace("hp1", date(2025, 1, 13), date(2025, 1, 14),
+                  {"2025-01-13": '{"spf":3.1}', "2025-01-14": '{"spf":2.9}'})
+    store.replace("hp1", date(2025, 1, 14), date(2025, 1, 14), {"2025-01-14": '{"spf":3.0}'})
+    assert store.load("hp1") == {"2025-01-13": '{"spf":3.1}', "2025-01-14": '{"spf":3.0}'}
+    assert store.load("hp1", date(2025, 1, 14)) == {"2025-01-14": '{"spf":3.0}'}
+    assert CopStore(store.engine, "other site").load("hp1") == {}
