@@ -72,6 +72,7 @@ class MqttSender:
         self._client: paho.Client | None = None
         self._connected = False
         self._refused: str | None = None
+        self._reachable = True  # as far as we know: the first failure is logged as a warning
         self._inflight: dict[int, int] = {}  # mid -> seq
         self._acked: list[int] = []
         self._last_sent = 0
@@ -113,20 +114,25 @@ class MqttSender:
     def _run(self) -> None:
         delay = self.retry_min_s
         while not self._stop.is_set():
-            if self._client is None:
-                if self._connect():
-                    delay = self.retry_min_s
-                else:
-                    self._stop.wait(delay)
-                    delay = min(delay * 2, self.retry_max_s)
-                continue
-            self._feed()
-            rc = self._client.loop(timeout=0.05)
-            self._settle()
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                log.warning("MQTT connection to %s:%d lost (%s); %d message(s) wait in the outbox",
-                            self.broker.host, self.broker.port, paho.error_string(rc), len(self.outbox))
+            try:
+                if self._client is None:
+                    if self._connect():
+                        delay = self.retry_min_s
+                    else:
+                        self._stop.wait(delay)
+                        delay = min(delay * 2, self.retry_max_s)
+                    continue
+                self._feed()
+                rc = self._client.loop(timeout=0.05)
+                self._settle()
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    log.warning("MQTT connection to %s:%d lost (%s); %d message(s) wait in the outbox",
+                                self.broker.host, self.broker.port, paho.error_string(rc), len(self.outbox))
+                    self._drop()
+            except Exception:  # the sender must outlive any one failure; what is queued stays queued
+                log.exception("MQTT sender failed; reconnecting in %.1f s", delay)
                 self._drop()
+                self._stop.wait(delay)
         if self._client is not None:
             self._say_goodbye()
 
@@ -150,9 +156,12 @@ class MqttSender:
         self._refused = None
         try:
             client.connect(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s)
-        except OSError as exc:
-            log.debug("MQTT broker %s:%d not reachable: %s", self.broker.host, self.broker.port, exc)
+        except OSError as exc:  # refused, unreachable, name unknown, TLS handshake failed
+            level = logging.WARNING if self._reachable else logging.DEBUG  # once per outage, not per retry
+            log.log(level, "MQTT broker %s:%d not reachable: %s", self.broker.host, self.broker.port, exc)
+            self._reachable = False
             return False
+        self._reachable = True
         deadline = time.monotonic() + self.connect_timeout_s
         while not self._connected and self._refused is None and time.monotonic() < deadline:
             if client.loop(timeout=0.1) != MQTTErrorCode.MQTT_ERR_SUCCESS:
