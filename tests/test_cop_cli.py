@@ -38,9 +38,12 @@ def test_table_report_of_a_time_series_and_a_clear_error_for_a_bad_file(tmp_path
         "elec_kwh": counter(p["t"], p["elec_w"]), "heat_kwh": counter(p["t"], np.maximum(p["heat_w"], 0)),
         "dhw": p["dhw"], "compressor_on": p["compressor_on"], "flow_temp_c": p["flow_temp_c"],
     })
-    run = _hpsup("cop", "--input", str(path))
+    run = _hpsup("cop", "--input", str(path), "--by", "day")
     assert run.returncode == 0, run.stderr
-    assert "whole period" in run.stdout and "2024" in run.stdout
+    assert "whole period" in run.stdout and "2024-01-15" in run.stdout and "2024-01-16" in run.stdout
+    run = _hpsup("cop", "--input", str(path), "--by", "hour", "--format", "json")
+    hours = json.loads(run.stdout)["by_hour"]
+    assert len(hours) == 48 and hours["2024-01-15T13"]["spf_dhw"] == pytest.approx(6500 / 2500, abs=1e-3)
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,elec_kwh,heat_kwh\n2024-01-01T00:00:00,1.0,nope\n")
     run = _hpsup("cop", "--input", str(bad), "--format", "json")

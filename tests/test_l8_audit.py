@@ -239,3 +239,13 @@ def test_cycle_observer_logs_every_cylinder_sensor_and_the_secondary_return(db: 
                       ("00:02:00", "top", "61.200"), ("00:02:00", "secondary_return", "53.100"),
                       ("00:03:00", "", "58.900")]
     assert '"outcome":"fail"' in lines[-1].field("data") and verify(lines).ok
+
+
+def test_records_removed_from_the_end_are_found_against_a_published_head(db: str) -> None:
+    log = _fill(db, hours=2)
+    _, published = log.head()
+    with make_engine(db).begin() as conn:
+        conn.execute(text("DELETE FROM l8_records WHERE seq > (SELECT max(seq) - 3 FROM l8_records)"))
+    assert hpsup("l8-verify", "--db", "--site", SITE, "--url", db).returncode == 0  # a shorter chain is valid
+    run = hpsup("l8-verify", "--db", "--site", SITE, "--url", db, "--head", published)
+    assert run.returncode == 1 and f"head: published head {published} is not in the chain" in run.stdout

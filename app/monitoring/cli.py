@@ -35,13 +35,19 @@ def _print_table(report: dict[str, Any], source: str) -> None:
         table.add_column(head, justify="right")
 
     def row(label: str, f: dict[str, Any]) -> None:
+        bad = len(f["bad_intervals"]) if "bad_intervals" in f else f["bad_interval_count"]
         table.add_row(
-            label, str(f["days"]), _fmt(f["heat_kwh"], "{:,.1f}"), _fmt(f["elec_kwh"], "{:,.1f}"),
+            label, str(f.get("days", "–")), _fmt(f["heat_kwh"], "{:,.1f}"), _fmt(f["elec_kwh"], "{:,.1f}"),
             _fmt(f["spf"]), _fmt(f["spf_space"]), _fmt(f["spf_dhw"]), _fmt(f["running_cop"]),
             _fmt(f["defrost_share"], "{:.1%}"), _fmt(f["weighted_flow_temp_c"], "{:.1f}"),
-            _fmt(f["starts_per_hour"]), str(len(f["bad_intervals"])),
+            _fmt(f["starts_per_hour"]), str(bad),
         )
 
+    for period in ("by_hour", "by_day"):
+        for label, f in report.get(period, {}).items():
+            row(label, f)
+        if period in report:
+            table.add_section()
     for year, f in report["by_year"].items():
         row(year, f)
     table.add_section()
@@ -68,6 +74,8 @@ def cop(
         str, typer.Option(help="Loop fluid for flow-based heat, e.g. propylene_glycol:25%.")
     ] = "water",
     tz: Annotated[str, typer.Option(help="Time zone of naive timestamps and of local periods.")] = "UTC",
+    by: Annotated[list[str] | None, typer.Option(
+        "--by", help="Also give figures per hour or per day (by_hour / by_day); repeatable.")] = None,
 ) -> None:
     """Print the COP figures of an export: SPF overall, space/DHW, H1–H4, defrost, per year and month."""
     if ctx.invoked_subcommand is not None:
@@ -76,7 +84,7 @@ def cop(
         raise typer.BadParameter("give --input FILE_OR_FOLDER (or a subcommand)", param_hint="--input")
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from app.monitoring.figures import summary
+    from app.monitoring.figures import figures_by, summary
     from app.monitoring.fluids import Fluid
     from app.monitoring.intervals import MeteringConfig
     from app.monitoring.parsers import DataFileError, load
@@ -94,6 +102,10 @@ def cop(
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
     report = summary(loaded.intervals, zone)
+    for period in by or []:
+        if period not in ("hour", "day"):
+            raise typer.BadParameter(f"{period!r} is not hour or day", param_hint="--by")
+        report[f"by_{period}"] = figures_by(loaded.intervals, zone, period)
     report["source"] = {"kind": loaded.kind, "files": loaded.files, "skipped": loaded.skipped}
     if output is OutputFormat.json:
         print(json.dumps(report, indent=1))
