@@ -12,7 +12,7 @@ for I/O modules); :func:`simulated_maps` gives a site those.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -43,6 +43,31 @@ def simulated_maps(site: SiteConfig) -> SiteConfig:
     return site.model_copy(update={"heat_pumps": pumps, "io_modules": ios, "meters": []})
 
 
+class _Readings(Mapping[str, Reading]):
+    """One device's readings of one poll, each made when first asked for: a season is millions of polls and
+    a controller looks at a few points of each."""
+
+    __slots__ = ("_device", "_values", "_ts", "_made")
+
+    def __init__(self, device: _Device, values: Mapping[str, float | None], ts: datetime) -> None:
+        self._device, self._values, self._ts = device, values, ts
+        self._made: dict[str, Reading] = {}
+
+    def __getitem__(self, name: str) -> Reading:
+        made = self._made.get(name)
+        if made is None:
+            if name not in self._device.readable:
+                raise KeyError(name)
+            made = self._made[name] = self._device.reading(name, self._values.get(name), self._ts)
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._device.readable)
+
+    def __len__(self) -> int:
+        return len(self._device.readable)
+
+
 class _Device:
     def __init__(self, device_id: str, regmap: RegisterMap, unit: _Unit, calibration: dict[str, float],
                  connection: TcpConnection | RtuConnection, clock: Clock) -> None:
@@ -51,25 +76,33 @@ class _Device:
         self.unit = unit
         self.calibration = calibration
         self.roles = role_names(regmap)
-        self.point_for = ModbusDevice(device_id, regmap, connection, clock).point_for  # the driver's role lookup
-        self.readable = [(p, p.name, p.unit, p.enum, calibration.get(p.name, 0.0)) for p in regmap.points
-                         if p.readable]
+        self._lookup = ModbusDevice(device_id, regmap, connection, clock).point_for  # the driver's role lookup
+        self._points: dict[str, Point | None] = {}
+        self.preconditions = {p.name: regmap.preconditions_for(p) for p in regmap.points}
+        self.readable = {p.name: (p, p.unit, p.enum, calibration.get(p.name, 0.0)) for p in regmap.points
+                         if p.readable}
+
+    def reading(self, name: str, value: float | None, ts: datetime) -> Reading:
+        """What a poll would give for point `name` holding engineering `value`."""
+        point, unit, enum, offset = self.readable[name]
+        if value is None:
+            return Reading(None, unit, Quality.SENTINEL, ts)
+        if enum is not None and int(value) not in enum:
+            return Reading(None, unit, Quality.OUT_OF_RANGE, ts)
+        value += offset
+        if (point.min is not None and value < point.min) or (point.max is not None and value > point.max):
+            return Reading(None, unit, Quality.OUT_OF_RANGE, ts)
+        return Reading(value, unit, Quality.GOOD, ts)
 
     def snapshot(self, ts: datetime) -> DeviceSnapshot:
-        values = self.unit.values()
-        readings: dict[str, Reading] = {}
-        for point, name, unit, enum, offset in self.readable:
-            value = values.get(name)
-            if value is None:
-                readings[name] = Reading(None, unit, Quality.SENTINEL, ts)
-            elif enum is not None and int(value) not in enum:
-                readings[name] = Reading(None, unit, Quality.OUT_OF_RANGE, ts)
-            else:
-                value += offset
-                good = (point.min is None or value >= point.min) and (point.max is None or value <= point.max)
-                readings[name] = Reading(value if good else None, unit, Quality.GOOD if good else Quality.OUT_OF_RANGE,
-                                         ts)
-        return DeviceSnapshot(self.device_id, readings=readings, comms_ok=True, roles=self.roles)
+        readings = _Readings(self, self.unit.values(), ts)
+        return DeviceSnapshot(self.device_id, readings=readings, comms_ok=True, roles=self.roles)  # type: ignore[arg-type]
+
+    def point_for(self, role: str) -> Point | None:
+        if role not in self._points:
+            self._points[role] = self._lookup(role)
+        return self._points[role]
+
 
 class SimulatedPlantIO:
     """The supervisor's PlantIO for an in-process :class:`~app.plant.plant.Plant`."""
@@ -116,7 +149,7 @@ class SimulatedPlantIO:
             self._record(device, point.name, "refused", f"{refusal}; requested by: {reason}", value)
             return WriteResult("refused", refusal, value)
         unit = device.unit
-        for pre in device.map.preconditions_for(point):
+        for pre in device.preconditions[point.name]:
             if unit.setting(pre.point) != pre.value:
                 unit.write(pre.point, pre.value)
                 self._record(device, pre.point, "verified", f"precondition for {point.name}", pre.value)
