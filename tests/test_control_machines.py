@@ -10,7 +10,8 @@ table's trigger and the reason the supervisor gave. A move added to a table with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import product
@@ -23,6 +24,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from transitions import MachineError
 
+from app.audit.chain import ChainLine, verify
+from app.audit.log import L8Entry, L8Log
 from app.clock import SimClock
 from app.config import SequencingConfig, SiteConfig
 from app.control.machines import DhwMachine, HeatPumpMachine, RecordedMachine, SequencerMachine, Transition
@@ -287,6 +290,52 @@ def test_each_move_is_driven_through_the_supervisor_and_stored_with_its_reason(
     assert case.reason in event.reason, event.reason
     assert event.data == {"trigger": trigger} and event.ts == rig.clock.now()
     assert rig.machine(case.machine).state == case.dest
+
+
+def test_a_failed_cycle_is_in_the_l8_log_before_the_machine_moves_and_raises_an_alarm(
+        engine: Engine, performance: dict[str, PerformanceTable]) -> None:
+    rig = Rig(engine, performance, "machines l8 failure", WEDNESDAY, no_immersion())
+    start_cycle(rig, "pasteurise")
+    until_deadline(rig)
+    log = L8Log(engine, rig.historian.site)
+    cycles = list(log.lines(kind="cycle"))
+    assert len(cycles) == 1 and verify(log.lines()).ok
+    data = json.loads(cycles[0].field("data"))
+    assert (data["cycle"], data["outcome"], data["sources"], data["immersion_kwh"]) == ("pasteurise", "fail",
+                                                                                         ["heat_pump"], 0.0)
+    assert data["heat_pump_kwh"] > 0 and data["minutes_at_60"] == 0 and cycles[0].field("value") == "50.000"
+    assert rig.transitions("dhw1")[-1].to_state == "failed"
+    with engine.connect() as conn:
+        alarms = list(conn.execute(select(Event.reason).where(Event.site == rig.historian.site,
+                                                              Event.kind == "alarm")))
+    assert [a.reason for a in alarms] == [f"L8 pasteurise failed: {data['reason']}"]
+
+
+class UnwritableOutcomes(Historian):
+    """A historian whose L8 log refuses cycle outcomes (a full disk, a lost database) until `writable`."""
+
+    writable = False
+
+    def record_l8(self, entries: Sequence[L8Entry]) -> list[ChainLine]:
+        if not self.writable and any(e.kind == "cycle" for e in entries):
+            raise OSError("disk full")
+        return super().record_l8(entries)
+
+
+def test_a_cycle_outcome_not_committed_to_the_l8_log_is_not_treated_as_recorded(
+        engine: Engine, performance: dict[str, PerformanceTable]) -> None:
+    rig = Rig(engine, performance, "machines l8 unwritable", WEDNESDAY, school_variant())
+    rig.historian = UnwritableOutcomes(engine, rig.historian.site)
+    rig.resume()
+    start_cycle(rig, "boost", dhw_temp=58.0)
+    with pytest.raises(OSError, match="disk full"):
+        rig.step(dhw_temp=62.0)
+    assert rig.machine("dhw1").state == "boost"  # the cycle is still open: nothing moved on
+    rig.historian.writable = True
+    rig.step(dhw_temp=62.0)
+    assert rig.machine("dhw1").state == "passed"
+    cycles = list(L8Log(engine, rig.historian.site).lines(kind="cycle"))
+    assert len(cycles) == 1 and json.loads(cycles[0].field("data"))["outcome"] == "pass"
 
 
 def test_a_move_the_table_does_not_allow_is_refused_and_not_recorded() -> None:

@@ -221,7 +221,7 @@ def test_cycle_observer_logs_every_cylinder_sensor_and_the_secondary_return(db: 
 
     site = load_site(EXAMPLES / "school.yaml")
     cyl = site.cylinders[0]
-    rec = L8Recorder(site, make_engine(db), interval_s=60)
+    rec = L8Recorder(site, L8Log(make_engine(db), site.site.name).append, interval_s=60)
     roles = {"dhw_temp": "dhw_top_temp", "dhw_temp.1": "dhw_bottom_temp", "secondary_return_temp": "sec_ret"}
     for i in range(6):  # a cycle every 30 s: logged every other one
         ts = T0 + timedelta(seconds=30 * i)

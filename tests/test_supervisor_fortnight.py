@@ -3,15 +3,20 @@ and a kill/restart in the middle of a pasteurisation that loses no record."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import hpsup
 from control_plant import ControlTestPlant, fast_directory, school_variant
 from sqlalchemy import select
 
+from app.audit.chain import ChainLine, verify
+from app.audit.log import L8Log
 from app.clock import SimClock
 from app.config import SiteConfig
 from app.control.supervisor import SAVE_IN_CYCLE_S, Supervisor
@@ -36,8 +41,11 @@ ECONOMIC = re.compile(r"predicted COP (?P<cop>[\d.]+) at (?P<out>-?[\d.]+) °C o
 @dataclass
 class Fortnight:
     site: SiteConfig
+    url: str
     events: list[Event]
     before_kill: list[tuple[int, str, str, str]]
+    l8_before_kill: list[tuple[int, int, str, str]]
+    l8: list[ChainLine]
     plant: ControlTestPlant
 
 
@@ -53,13 +61,16 @@ def fortnight(tmp_path_factory: pytest.TempPathFactory) -> Fortnight:
     clock = SimClock(START)
     plant = ControlTestPlant(site, clock, draw_kw=0.5)
 
+    log = L8Log(engine, site.site.name)
+
     def rows() -> list[tuple[int, str, str, str]]:
         with engine.connect() as conn:
             return [tuple(r) for r in conn.execute(select(Event.id, Event.kind, Event.source, Event.reason))]
 
-    async def run() -> list[tuple[int, str, str, str]]:
+    async def run() -> tuple[list[tuple[int, str, str, str]], list[tuple[int, int, str, str]]]:
         supervisor = Supervisor(site, plant, historian, clock, sample_every_s=600)
         before: list[tuple[int, str, str, str]] = []
+        l8_before: list[tuple[int, int, str, str]] = []
         while clock.now() < END:
             now = clock.now()
             plant.fault_code = 17 if FAULT[0] <= now < FAULT[1] else 0
@@ -67,7 +78,7 @@ def fortnight(tmp_path_factory: pytest.TempPathFactory) -> Fortnight:
             if now == UNABLE:
                 plant.limit_heat_pump_flow(50.0)
             if now == KILL:  # the process dies: no shutdown, the plant runs on its last commands
-                before = rows()
+                before, l8_before = rows(), list(log.rows())
                 del supervisor
                 for _ in range(int(DOWN.total_seconds() / STEP_S)):
                     clock.advance(STEP_S)
@@ -76,13 +87,14 @@ def fortnight(tmp_path_factory: pytest.TempPathFactory) -> Fortnight:
             await supervisor.cycle()
             clock.advance(STEP_S)
             plant.step(STEP_S)
-        return before
+        return before, l8_before
 
-    before = asyncio.run(run())
+    before, l8_before = asyncio.run(run())
     with engine.connect() as conn:
         events = list(conn.execute(select(Event.__table__).order_by(Event.id)))
+    l8 = list(log.lines())
     engine.dispose()
-    return Fortnight(site, events, before, plant)
+    return Fortnight(site, url, events, before, l8_before, l8, plant)
 
 
 def outcomes(f: Fortnight, cycle: str) -> list[dict]:
@@ -183,3 +195,78 @@ def test_the_fortnight_leaves_a_transition_reason_for_every_machine_move(fortnig
     assert {e.source for e in transitions} == {"hp1", "plant", "dhw1"}
 
 
+
+
+# -- the L8 log ----------------------------------------------------------------------------------------------
+def l8_cycles(f: Fortnight) -> list[dict]:
+    return [{**json.loads(ln.field("data")), "value": ln.field("value"), "ts": ln.field("ts")}
+            for ln in f.l8 if ln.field("kind") == "cycle"]
+
+
+def test_every_cycle_outcome_is_in_the_l8_log_with_what_decided_it(fortnight: Fortnight) -> None:
+    records = l8_cycles(fortnight)
+    events = [e.data for e in fortnight.events if e.kind == "l8_cycle"]
+    assert len(records) == len(events)
+    kinds = [r["cycle"] for r in records]
+    assert kinds.count("boost") == 14 and kinds.count("pasteurise") == 2 and set(kinds) == {"boost", "pasteurise",
+                                                                                             "reheat"}
+    for record, event in zip(records, events, strict=True):
+        assert record["cycle"] == event["cycle"] and record["outcome"] == event["outcome"] == "pass"
+        assert float(record["value"]) == pytest.approx(event["max_c"])  # the record's value: its peak
+        for key in ("started", "ended", "reason", "minutes_at_60", "heat_pump_kwh", "immersion_kwh", "sources",
+                    "interruptions"):
+            assert record[key] == event[key], key
+        assert record["ts"] == datetime.fromisoformat(event["ended"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        heated = record["heat_pump_kwh"] + record["immersion_kwh"]
+        assert heated > 0 if record["ended"] != record["started"] else heated == 0, record  # or already hot
+    pasteurised = [r for r in records if r["cycle"] == "pasteurise"]
+    assert all(r["minutes_at_60"] >= 60 for r in pasteurised)
+    assert len(pasteurised[0]["interruptions"]) == 1 and not pasteurised[1]["interruptions"]
+
+
+def test_every_sensor_and_the_secondary_return_are_logged_at_the_cylinder_interval(fortnight: Fortnight) -> None:
+    cyl = fortnight.site.cylinders[0]
+    interval = timedelta(minutes=cyl.legionella.log_interval_min)
+    temps = [ln for ln in fortnight.l8 if ln.field("kind") == "temperature"]
+    by_sensor: dict[str, list[datetime]] = {}
+    for ln in temps:
+        assert ln.field("cylinder") == cyl.id and 5.0 < float(ln.field("value")) < 95.0
+        by_sensor.setdefault(ln.field("sensor"), []).append(datetime.fromisoformat(ln.field("ts")))
+    assert set(by_sensor) == {*cyl.sensors, "secondary_return"}
+    for sensor, times in by_sensor.items():
+        assert all(t.second == 0 and t.minute % 5 == 0 for t in times), sensor
+        gaps = [(a, b) for a, b in zip(times, times[1:], strict=False) if b - a != interval]
+        # no readings while the unit did not answer, nor while the controller was down
+        assert gaps == [(COMMS[0] - interval, COMMS[1]), (KILL - interval, KILL + DOWN)], sensor
+        assert times[0] == START and times[-1] == END - interval
+
+
+def test_the_l8_chain_verifies_and_the_audit_commands_show_the_supervisor_records(fortnight: Fortnight,
+                                                                                 tmp_path: Path) -> None:
+    verdict = verify(fortnight.l8)
+    assert verdict.ok and verdict.rows == len(fortnight.l8) and verdict.first_seq == 1
+    name = fortnight.site.site.name
+    checked = hpsup("l8-verify", "--db", "--site", name, "--url", fortnight.url)
+    assert checked.returncode == 0, checked.stderr
+    assert f"{len(fortnight.l8)} records, seq 1 to {len(fortnight.l8)}, verified; head {verdict.head}" in checked.stdout
+    out = tmp_path / "l8.csv"
+    exported = hpsup("l8-export", "--site", name, "--url", fortnight.url, "--from", "2025-01-12", "--to",
+                     "2025-01-12", "--format", "csv", "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+    day = [ln for ln in fortnight.l8 if ln.field("ts").startswith("2025-01-12")]
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(day) + 1 and lines[-1].endswith(day[-1].hash)
+    cycles = [ln for ln in day if ln.field("kind") == "cycle"]
+    assert cycles and sum(",cycle," in line for line in lines) == len(cycles)
+    again = hpsup("l8-verify", str(out))
+    assert again.returncode == 0 and "verified" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_kill_and_restart_mid_pasteurisation_loses_no_l8_record(fortnight: Fortnight) -> None:
+    after = {line.seq: tuple(line) for line in fortnight.l8}
+    before = [tuple(row) for row in fortnight.l8_before_kill]
+    assert before and all(after.get(row[1]) == row for row in before)  # same record, same text, same hash
+    head = ChainLine(*before[-1])
+    resumed = ChainLine(*after[head.seq + 1])  # the chain goes on from the record written last before the kill
+    assert resumed.prev_hash == head.hash and resumed.field("ts").startswith((KILL + DOWN).strftime("%Y-%m-%dT%H:%M"))
+    assert datetime.fromisoformat(head.field("ts")) == KILL - timedelta(minutes=5)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from app.audit.recorder import L8Recorder
 from app.clock import Clock, RealClock, SimClock
 from app.config import SiteConfig, TcpConnection, database_url
 from app.control.supervisor import CycleResult, Supervisor
@@ -81,7 +80,6 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
     supervisor = Supervisor(site, plant_io, historian, clock)
     live_cop = LiveCop(site, engine, site_dir=site_dir, events=historian)
     supervisor.observers += [live_cop, CopToday(live_cop, historian)]
-    supervisor.observers.append(L8Recorder(site, engine))
     bacnet = None
     if site.bacnet is not None and site.bacnet.enabled:
         from app.bacnet.device import attach

@@ -17,6 +17,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.audit.recorder import L8Recorder
 from app.clock import Clock
 from app.config import CylinderConfig, HeatPumpConfig, SiteConfig
 from app.control.machines import DhwMachine, HeatPumpMachine, SequencerMachine, Transition
@@ -139,6 +140,7 @@ class Supervisor:
         self._saved_at: datetime | None = None
         self._dirty = False
         self._operator_notes: dict[str, float] = {}
+        self.l8 = L8Recorder(site, historian.record_l8)
         self._restore(clock.now())
         self.triggers = {c.id: self._triggers(c, clock.now()) for c in site.cylinders}
         self.schedule_times = {
@@ -155,8 +157,11 @@ class Supervisor:
         self.historian.record_event(ts, kind, source, reason, data=data)
 
     def _record_outcome(self, cylinder: str, outcome: dhw.DhwOutcome) -> None:
-        """A DHW cycle outcome for the L8 record (pass or fail), committed before the cycle moves on."""
+        """A DHW cycle outcome in the L8 log (pass or fail), committed before the cycle moves on; the same as an
+        event (and an alarm when it failed) for the live feeds."""
         record = outcome.record()
+        detail = {k: v for k, v in record.items() if k not in ("cycle", "outcome")}
+        self.l8.record_cycle(outcome.ended, cylinder, outcome.kind, outcome.passed, record["max_c"], **detail)
         self._event(outcome.ended, "l8_cycle", cylinder, f"{outcome.kind} {record['outcome']}: {outcome.reason}",
                     record)
         if not outcome.passed:
@@ -243,6 +248,7 @@ class Supervisor:
         dt_s = (now - self.last_ts).total_seconds() if self.last_ts else 0.0
         commands = Commands(now)
         site, circuit = self.site, self.circuit
+        self.l8.record(snapshot)  # cylinder temperatures at their logging interval, committed before deciding
         status = {hp.id: _hp_status(snapshot.devices.get(hp.id)) for hp in site.heat_pumps}
         outdoor = next((d.value("outdoor_temp") for d in snapshot.devices.values()
                         if d.comms_ok and d.value("outdoor_temp") is not None), None)

@@ -1,16 +1,21 @@
-"""The historian: what the controller saw, decided and wrote, recorded in batches per control cycle."""
+"""The historian: what the controller saw, decided and wrote, recorded in batches per control cycle, and the
+L8 records it appends to the hash-chained L8 log (:mod:`app.audit.log`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.snapshot import PlantSnapshot
 from app.storage.models import ControllerState, Event, RegisterWrite, Sample
+
+if TYPE_CHECKING:  # app.audit.log builds on app.storage.models
+    from app.audit.chain import ChainLine
+    from app.audit.log import L8Entry, L8Log
 
 SampleRow = tuple[datetime, str, float | None, str]
 
@@ -21,6 +26,16 @@ class Historian:
     def __init__(self, engine: Engine, site: str) -> None:
         self.engine = engine
         self.site = site
+        self._l8: L8Log | None = None
+
+    def record_l8(self, entries: Sequence[L8Entry]) -> list[ChainLine]:
+        """Append L8 records (cylinder temperatures, DHW cycle outcomes) to the site's hash-chained L8 log;
+        returns once they are committed durably."""
+        if self._l8 is None:
+            from app.audit.log import L8Log
+
+            self._l8 = L8Log(self.engine, self.site)
+        return self._l8.append(entries)
 
     def record_samples(self, rows: Iterable[SampleRow]) -> int:
         """Store (ts, point, value, quality) rows in one transaction; return how many."""
