@@ -78,6 +78,6 @@ class L8Recorder:
         return self.append(entries) if entries else []
 
     def record_cycle(self, ts: datetime, cylinder: str, cycle: str, passed: bool, peak_c: float | None = None,
-                     **detail: Any) -> ChainLine:
+                     **detail: Any) -> list[ChainLine]:
         """Append a DHW cycle outcome (pass or fail, with what decided it); committed on return."""
-        return self.append([L8Entry.cycle(ts, cylinder, cycle, passed, peak_c, **detail)])[0]
+        return self.append([L8Entry.cycle(ts, cylinder, cycle, passed, peak_c, **detail)])

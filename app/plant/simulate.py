@@ -9,12 +9,14 @@ plant directly (:mod:`app.plant.baselines`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from app.audit.chain import ChainLine
+from app.audit.log import L8Entry
 from app.clock import SimClock
 from app.config import SiteConfig
 from app.plant.baselines import BASELINES
@@ -47,6 +49,7 @@ class SimulationHistorian(Historian):
         self.events: list[tuple[datetime, str, str, str, dict[str, Any] | None]] = []
         self.writes: list[tuple[datetime, str, str, str, float | None]] = []
         self.state: dict[str, dict[str, Any]] = {}
+        self.l8: list[L8Entry] = []
 
     def record_samples(self, rows: Iterable[Any]) -> int:
         return sum(1 for _ in rows)
@@ -61,6 +64,11 @@ class SimulationHistorian(Historian):
     def record_write(self, ts: datetime, device: str, point: str, outcome: str, reason: str, *,
                      value: float | None = None, **_: Any) -> None:
         self.writes.append((ts, device, point, outcome, value))
+
+    def record_l8(self, entries: Sequence[L8Entry]) -> list[ChainLine]:
+        """L8 records are kept in memory, unchained: a simulation's log is not an audit record."""
+        self.l8.extend(entries)
+        return []
 
     def load_state(self, key: str) -> dict[str, Any] | None:
         return self.state.get(key)
