@@ -96,11 +96,13 @@ def test_boiler_replacement_lands_in_the_seeds_failure_band(season: dict[str, Si
     assert r["l8"]["immersion_fallbacks"] == 0
 
 
-def test_the_same_run_twice_gives_the_identical_report() -> None:
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_the_same_run_twice_gives_the_identical_report(strategy: str) -> None:
     weather = builtin()
-    first = simulate(SITE, "boiler-replacement", START, 7, 60, weather).report
-    again = simulate(SITE, "boiler-replacement", START, 7, 60, weather).report
-    assert first == again
+    first = simulate(SITE, strategy, START, 4, 120, weather)
+    again = simulate(SITE, strategy, START, 4, 120, weather)
+    assert first.report == again.report
+    assert list(first.plant.trace.room_c) == list(again.plant.trace.room_c)
 
 
 def test_simulate_command_writes_report_and_plot(tmp_path: Path) -> None:
