@@ -61,6 +61,12 @@ class _Readings(Mapping[str, Reading]):
             made = self._made[name] = self._device.reading(name, self._values.get(name), self._ts)
         return made
 
+    def get(self, name: str, default: Reading | None = None) -> Reading | None:  # type: ignore[override]
+        made = self._made.get(name)
+        if made is not None:
+            return made
+        return self[name] if name in self._device.readable else default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._device.readable)
 
