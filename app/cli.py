@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from app.audit.cli import l8_export, l8_verify
-from app.config import SiteConfig, SourceError, database_url, load_site
+from app.cliutil import EXIT_INVALID, site_or_exit
+from app.config import database_url
 from app.devices import cli as devices_cli
 from app.estate.cli import estate
 from app.monitoring.cli import cop_app
@@ -34,16 +35,6 @@ cli.command("simulate")(plant_cli.simulate_cmd)
 cli.command("demo")(plant_cli.demo_cmd)
 console = Console()
 
-EXIT_INVALID = 2
-
-
-def _site_or_exit(path: Path) -> SiteConfig:
-    try:
-        return load_site(path)
-    except SourceError as exc:
-        for problem in exc.problems:
-            typer.echo(problem, err=True)
-        raise typer.Exit(EXIT_INVALID) from None
 
 
 def parse_duration(text: str) -> float:
@@ -57,7 +48,7 @@ def parse_duration(text: str) -> float:
 @cli.command("check-config")
 def check_config(file: Path = typer.Argument(..., help="site file (YAML)")) -> None:
     """Validate a site file: exit 0 when valid, else exit 2 listing every problem as FILE:LINE: field: message."""
-    site = _site_or_exit(file)
+    site = site_or_exit(file)
     console.print(f"{file}: valid site '{site.site.name}' — {len(site.heat_pumps)} heat pump(s), "
                   f"{len(site.boilers)} boiler(s), {len(site.cylinders)} cylinder(s), "
                   f"{len(site.heating_circuits)} heating circuit(s)", markup=False)
@@ -73,7 +64,7 @@ def run_cmd(
     """Run the supervisor: poll the plant through its register maps, decide, write, record."""
     from app.control.runner import run
 
-    cfg = _site_or_exit(site)
+    cfg = site_or_exit(site)
     if speed is not None and not simulate:
         raise typer.BadParameter("--speed needs --simulate (live plant runs on the real clock)")
     seconds = parse_duration(duration) if duration else None
@@ -103,7 +94,7 @@ def points_cmd(
 
     if fmt not in ("csv", "md"):
         raise typer.BadParameter(f"--format must be csv or md (got {fmt!r})")
-    cfg = _site_or_exit(site)
+    cfg = site_or_exit(site)
     if cfg.bacnet is None:
         typer.echo(f"{site}: the site has no bacnet section", err=True)
         raise typer.Exit(EXIT_INVALID)
@@ -119,7 +110,7 @@ def db_upgrade(
     """Create or migrate the database schema."""
     from app.storage.engine import upgrade
 
-    target = url or database_url(_site_or_exit(site) if site else None)
+    target = url or database_url(site_or_exit(site) if site else None)
     upgrade(target, revision)
     console.print(f"database {target} at revision {revision}", markup=False)
 

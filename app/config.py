@@ -11,7 +11,7 @@ import os
 import re
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -19,7 +19,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -391,9 +390,9 @@ class SiteConfig(Model):
     telemetry: TelemetryConfig = TelemetryConfig()
 
 
-def _cross_references(site: SiteConfig) -> list[tuple[tuple[str | int, ...], str, Any]]:
+def _cross_references(site: SiteConfig) -> list[yamlsrc.Problem]:
     """Ids unique across the site, and every reference pointing at something that exists."""
-    problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+    problems: list[yamlsrc.Problem] = []
     seen: dict[str, tuple[str | int, ...]] = {}
     groups = ("heat_pumps", "boilers", "cylinders", "heating_circuits", "meters", "io_modules")
     for group in groups:
@@ -421,17 +420,7 @@ def _cross_references(site: SiteConfig) -> list[tuple[tuple[str | int, ...], str
 
 def load_site(path: str | Path) -> SiteConfig:
     """Load and validate a site file; raise SourceError listing every problem with its line."""
-    doc = yamlsrc.load(path)
-    if not isinstance(doc.data, dict):
-        raise SourceError([doc.problem((), "a site file must be a mapping", doc.data)])
-    try:
-        site = SiteConfig.model_validate(doc.data)
-    except ValidationError as exc:
-        raise SourceError(doc.validation_problems(exc)) from None
-    problems = _cross_references(site)
-    if problems:
-        raise SourceError([doc.problem(loc, message, got) for loc, message, got in problems])
-    return site
+    return yamlsrc.load_model(path, SiteConfig, "a site file", _cross_references)
 
 
 def database_url(site: SiteConfig | None) -> str:

@@ -5,14 +5,16 @@ Used for site files and register maps. Duplicate keys are errors (PyYAML would k
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 Loc = tuple[str | int, ...]
+Problem = tuple[Loc, str, Any]
+M = TypeVar("M", bound=BaseModel)
 
 
 class SourceError(Exception):
@@ -140,3 +142,24 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[
 def _scalar(node: yaml.Node) -> Any:
     """Construct a scalar with the safe loader's type resolution (ints, floats, bools, null, strings)."""
     return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def load_model(path: str | Path, model: type[M], what: str,
+               checks: Callable[[M], list[Problem]] | None = None) -> M:
+    """Parse `path`, validate it as `model`, then run the cross-field `checks`.
+
+    Raises SourceError listing every problem with its line; nothing is returned half-valid.
+    A check's problem with value None is reported without a ``(got ...)`` part.
+    """
+    doc = load(path)
+    if not isinstance(doc.data, dict):
+        raise SourceError([doc.problem((), f"{what} must be a mapping", doc.data)])
+    try:
+        obj = model.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SourceError(doc.validation_problems(exc)) from None
+    problems = checks(obj) if checks else []
+    if problems:
+        raise SourceError([doc.problem(loc, message, got, show_got=got is not None)
+                           for loc, message, got in problems])
+    return obj

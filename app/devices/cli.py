@@ -6,20 +6,14 @@ from pathlib import Path
 
 import typer
 
+from app.cliutil import EXIT_INVALID, loaded_or_exit
 from app.devices.registermap import RegisterMap, load_map
 from app.yamlsrc import SourceError
-
-EXIT_INVALID = 2
 
 
 def map_or_exit(path: Path) -> RegisterMap:
     """Load a register map, or print its problems as FILE:LINE: field: message and exit 2."""
-    try:
-        return load_map(path)
-    except SourceError as exc:
-        for problem in exc.problems:
-            typer.echo(problem, err=True)
-        raise typer.Exit(EXIT_INVALID) from None
+    return loaded_or_exit(load_map, path)
 
 
 def check_map(files: list[Path] = typer.Argument(..., help="register map files (YAML)")) -> None:

@@ -12,11 +12,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from app import yamlsrc
 from app.paths import data_dir
-from app.yamlsrc import SourceError
 
 
 class Role(StrEnum):
@@ -396,18 +395,7 @@ def map_problems(regmap: RegisterMap) -> list[tuple[Loc, str, Any]]:
 
 def load_map(path: str | Path) -> RegisterMap:
     """Load and validate a register map file; raise SourceError listing every problem with its line."""
-    doc = yamlsrc.load(path)
-    if not isinstance(doc.data, dict):
-        raise SourceError([doc.problem((), "a register map must be a mapping", doc.data)])
-    try:
-        regmap = RegisterMap.model_validate(doc.data)
-    except ValidationError as exc:
-        raise SourceError(doc.validation_problems(exc)) from None
-    problems = map_problems(regmap)
-    if problems:
-        raise SourceError([doc.problem(loc, message, got, show_got=got is not None)
-                           for loc, message, got in problems])
-    return regmap
+    return yamlsrc.load_model(path, RegisterMap, "a register map", map_problems)
 
 
 def resolve_map_path(name: str, base: Path | None = None) -> Path:

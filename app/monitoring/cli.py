@@ -123,7 +123,8 @@ def recompute_cmd(
     """Recompute the stored daily COP figures of every heat pump from the historian (idempotent)."""
     from datetime import date
 
-    from app.config import SourceError, database_url, load_site
+    from app.cliutil import site_or_exit
+    from app.config import database_url
     from app.monitoring.store import CopStore, cop_alarm, recompute
     from app.storage.engine import make_engine
 
@@ -133,11 +134,7 @@ def recompute_cmd(
         raise typer.BadParameter(f"dates are YYYY-MM-DD ({exc})") from None
     if last < first:
         raise typer.BadParameter(f"--to {last} is before --from {first}", param_hint="--to")
-    try:
-        cfg = load_site(site)
-    except SourceError as exc:
-        print("\n".join(exc.problems), file=sys.stderr)
-        raise typer.Exit(2) from None
+    cfg = site_or_exit(site)
     engine = make_engine(url or database_url(cfg))
     stored = recompute(engine, cfg, first, last, site_dir=site.parent)
     mon = cfg.monitoring

@@ -22,9 +22,9 @@ console = Console()
 
 
 def _site(path: Path) -> SiteConfig:
-    from app.cli import _site_or_exit
+    from app.cliutil import site_or_exit
 
-    return _site_or_exit(path)
+    return site_or_exit(path)
 
 
 def _weather(path: Path | None, tz: str) -> WeatherSeries:
