@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Quality(StrEnum):
@@ -51,9 +52,10 @@ class DeviceSnapshot:
         return self.readings.get(name) if name else None
 
     def value(self, role: str) -> float | None:
-        """The value of `role` if it is a good reading, else None."""
-        reading = self.by_role(role)
-        return reading.value if reading is not None and reading.good else None
+        """The value of `role` if it is a good reading, else None (only a good reading carries a value)."""
+        name = self.roles.get(role)
+        reading = self.readings.get(name) if name else None
+        return reading.value if reading is not None else None
 
 
 @dataclass(slots=True)
@@ -64,9 +66,8 @@ class PlantSnapshot:
     devices: dict[str, DeviceSnapshot] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class PointCommand:
-    """A request to set one role on one device, with the reason it was decided."""
+class PointCommand(NamedTuple):
+    """A request to set one role on one device, with the reason it was decided (a tuple: several a cycle)."""
 
     device_id: str
     role: str

@@ -17,7 +17,7 @@ The storage setpoint is never below 60 °C, whatever is asked (:func:`storage_se
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,12 +78,11 @@ class DhwCycle:
 
     def to_state(self) -> dict[str, Any]:
         """A JSON-able dict (controller state) from which :meth:`from_state` rebuilds the cycle."""
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, datetime):
-                out[key] = value.isoformat()
-            elif isinstance(value, tuple):
-                out[key] = list(value)
+        out: dict[str, Any] = {}
+        for key in _CYCLE_FIELDS:
+            value = getattr(self, key)
+            out[key] = (value.isoformat() if isinstance(value, datetime) else list(value) if isinstance(value, tuple)
+                        else value)
         return out
 
     @classmethod
@@ -97,9 +96,13 @@ class DhwCycle:
         return cls(**values)
 
 
-@dataclass(frozen=True, slots=True)
+_CYCLE_FIELDS = tuple(f.name for f in fields(DhwCycle))
+
+
+@dataclass(slots=True)
 class DhwInputs:
-    """What a cycle step sees: the cylinder, the heat pump's state, and whether heating wants it back."""
+    """What a cycle step sees: the cylinder, the heat pump's state, and whether heating wants it back (built
+    every step: not frozen, which costs to build)."""
 
     now: datetime
     temps: Sequence[float | None]    # cylinder sensors, top first; None for a bad reading

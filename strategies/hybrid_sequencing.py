@@ -60,15 +60,20 @@ def electricity_rate(tariffs: TariffConfig, local: datetime) -> tuple[float, str
 
 def crossover_cop(tariffs: TariffConfig, boiler_efficiency: float, local: datetime) -> Crossover:
     """Heat pump heat costs more than boiler heat below this COP: price_e × η_boiler / price_gas (or carbon)."""
+    return crossover_at_rate(tariffs, boiler_efficiency, *electricity_rate(tariffs, local))
+
+
+def crossover_at_rate(tariffs: TariffConfig, boiler_efficiency: float, rate_gbp_per_kwh: float,
+                      period: str | None) -> Crossover:
+    """The crossover while electricity costs `rate_gbp_per_kwh` (time-of-use `period`; ignored for carbon)."""
     if tariffs.crossover == "carbon":
         e, g = tariffs.electricity.carbon_kg_per_kwh, tariffs.gas.carbon_kg_per_kwh
         return Crossover(e * boiler_efficiency / g, "carbon", None,
                          f"carbon {e:g} kg/kWh × η {boiler_efficiency:g} / gas {g:g} kg/kWh")
-    rate, period = electricity_rate(tariffs, local)
     gas = tariffs.gas.unit_rate_gbp_per_kwh
     label = f"{period} " if period else ""
-    return Crossover(rate * boiler_efficiency / gas, "economic", period,
-                     f"electricity {label}£{rate:g}/kWh × η {boiler_efficiency:g} / gas £{gas:g}/kWh")
+    return Crossover(rate_gbp_per_kwh * boiler_efficiency / gas, "economic", period,
+                     f"electricity {label}£{rate_gbp_per_kwh:g}/kWh × η {boiler_efficiency:g} / gas £{gas:g}/kWh")
 
 
 def in_peak_window(tariffs: TariffConfig, local: datetime) -> str | None:
@@ -78,9 +83,9 @@ def in_peak_window(tariffs: TariffConfig, local: datetime) -> str | None:
 
 
 # -- heat sources ------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SourceInputs:
-    """What the source decision looks at in one cycle."""
+    """What the source decision looks at in one cycle (built every cycle: not frozen, which costs to build)."""
 
     now_s: float                     # monotonic seconds
     outdoor_ok: bool                 # a trustworthy outdoor temperature exists
@@ -128,53 +133,56 @@ def _economic_text(inp: SourceInputs) -> str:
             f"vs crossover {inp.crossover.cop:.3f} ({inp.crossover.detail})")
 
 
+def _go(inp: SourceInputs, state: SourceState, mode: str, reason: str,
+        shortfall: float | None = None) -> tuple[SourceDecision, SourceState]:
+    """The decision for `mode` and the memory it leaves (the time in the mode counts from entering it)."""
+    since = state.since_s if mode == state.mode else inp.now_s
+    return SourceDecision(mode, reason, mode == BOILER_ONLY), SourceState(mode, since, shortfall)
+
+
 def sequence_sources(inp: SourceInputs, state: SourceState,
                      cfg: SequencingConfig) -> tuple[SourceDecision, SourceState]:
     """Which sources run this cycle (heat pump leads), with the reason; and the sequencer's new memory."""
-
-    def go(mode: str, reason: str, shortfall: float | None = None) -> tuple[SourceDecision, SourceState]:
-        since = state.since_s if mode == state.mode else inp.now_s
-        return SourceDecision(mode, reason, mode == BOILER_ONLY), SourceState(mode, since, shortfall)
-
     if not inp.outdoor_ok:
-        return go(FAILSAFE, "no trustworthy outdoor temperature: heat pumps to their own control, boiler to "
-                            "its local enable")
+        return _go(inp, state, FAILSAFE, "no trustworthy outdoor temperature: heat pumps to their own control, "
+                                         "boiler to its local enable")
     if not inp.has_boiler:
-        return go(HP_ONLY, "no boiler on this site: heat pump only")
+        return _go(inp, state, HP_ONLY, "no boiler on this site: heat pump only")
     if not inp.hp_available:
-        return go(BOILER_ONLY, f"heat pump unavailable: {inp.hp_unavailable_reason}")
+        return _go(inp, state, BOILER_ONLY, f"heat pump unavailable: {inp.hp_unavailable_reason}")
     if inp.forced == BOILER_ONLY:
-        return go(BOILER_ONLY, "operator: boiler only")
+        return _go(inp, state, BOILER_ONLY, "operator: boiler only")
     dwell_over = inp.now_s - state.since_s >= cfg.min_dwell_min * 60
     cop, crossover = inp.predicted_cop, inp.crossover
     if inp.forced != HP_ONLY:
         if inp.over_electrical_limit:
-            return go(BOILER_ONLY, f"site electrical limit: {inp.electrical_reason}; boiler carries the load")
+            return _go(inp, state, BOILER_ONLY,
+                       f"site electrical limit: {inp.electrical_reason}; boiler carries the load")
         if cop is not None and cop < crossover.cop:
             leading = state.mode == BOILER_ONLY
             # leaving a fault or limit hand-over: no dwell, the economics decide at once
             entering = cop < crossover.cop - cfg.crossover_hysteresis and (dwell_over or state.mode == FAILSAFE)
             if leading or entering:
-                return go(BOILER_ONLY, f"boiler cheaper: {_economic_text(inp)}")
+                return _go(inp, state, BOILER_ONLY, f"boiler cheaper: {_economic_text(inp)}")
     # the heat pump leads; does it need the boiler behind it?
     short = (inp.at_capacity and inp.flow_c is not None
              and inp.flow_c < inp.flow_setpoint_c - SHORTFALL_TOLERANCE_K)
     if state.mode == HP_BOILER:
         fits = inp.load_kw < LAG_RELEASE_FRACTION * inp.hp_capacity_kw
         if not (fits and dwell_over):
-            return go(HP_BOILER, f"boiler lags: load {inp.load_kw:.1f} kW against heat pump capacity "
-                                 f"{inp.hp_capacity_kw:.1f} kW", state.shortfall_since_s)
-        return go(HP_ONLY, f"load {inp.load_kw:.1f} kW fits the heat pump ({inp.hp_capacity_kw:.1f} kW): "
-                           "boiler released")
+            return _go(inp, state, HP_BOILER, f"boiler lags: load {inp.load_kw:.1f} kW against heat pump capacity "
+                                              f"{inp.hp_capacity_kw:.1f} kW", state.shortfall_since_s)
+        return _go(inp, state, HP_ONLY, f"load {inp.load_kw:.1f} kW fits the heat pump ({inp.hp_capacity_kw:.1f} kW): "
+                                        "boiler released")
     shortfall_since = (state.shortfall_since_s if state.shortfall_since_s is not None else inp.now_s) if short else None
     if shortfall_since is not None and inp.now_s - shortfall_since >= cfg.capacity_shortfall_min * 60:
-        return go(HP_BOILER, f"heat pump at capacity and flow {inp.flow_c:.1f} °C below setpoint "
-                             f"{inp.flow_setpoint_c:.1f} °C for {cfg.capacity_shortfall_min:g} min: boiler lags",
-                  shortfall_since)
+        return _go(inp, state, HP_BOILER, f"heat pump at capacity and flow {inp.flow_c:.1f} °C below setpoint "
+                                          f"{inp.flow_setpoint_c:.1f} °C for {cfg.capacity_shortfall_min:g} min: "
+                                          "boiler lags", shortfall_since)
     why = "operator: heat pump only" if inp.forced == HP_ONLY else (
         f"heat pump leads: {_economic_text(inp)}" if cop is not None
         else "heat pump leads (no performance prediction: economic changeover inactive)")
-    return go(HP_ONLY, why, shortfall_since)
+    return _go(inp, state, HP_ONLY, why, shortfall_since)
 
 
 # -- several heat pumps ------------------------------------------------------------------------------------
@@ -209,7 +217,8 @@ def stage_heat_pumps(available: Sequence[str], run_hours: dict[str, float], capa
     lead = choose_lead(available, run_hours, state.lead, cfg.lead_rotation_h)
     if lead is None:
         return StageState(), "no heat pump available"
-    order = [lead] + sorted((u for u in available if u != lead), key=lambda u: (run_hours.get(u, 0.0), u))
+    others = [u for u in available if u != lead]
+    order = [lead, *sorted(others, key=lambda u: (run_hours.get(u, 0.0), u))] if others else [lead]
     current = [u for u in state.running if u in available]
     n_now = max(len(current), 1 if load_kw > 0 else 0)
     need = 0

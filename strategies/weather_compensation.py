@@ -36,6 +36,7 @@ from app.config import (
 Num = float | np.ndarray
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 INTEGRAL_BAND_K = 2.0  # the trim integrates only while the room is within this of its setpoint
+MAX_FLOW_TO_MEAN_K = 5.0  # mean water temperature below the flow at full output (half a 10 K flow-return drop)
 
 
 def _positive(x: Num) -> Num:
@@ -69,6 +70,11 @@ def emitter_output_kw(circuit: HeatingCircuitConfig, mean_water_c: Num, room_c: 
     """Emitter output at a mean water temperature (EN 442 characteristic)."""
     excess = _positive(mean_water_c - room_c)
     return installed_output_kw(circuit) * (excess / rated_mean_excess_k(circuit)) ** circuit.emitters.exponent
+
+
+def emitter_max_output_kw(circuit: HeatingCircuitConfig, room_c: Num) -> Num:
+    """Emitter output at the circuit's maximum flow temperature (mean water MAX_FLOW_TO_MEAN_K below it)."""
+    return emitter_output_kw(circuit, circuit.max_flow_c - MAX_FLOW_TO_MEAN_K, room_c)
 
 
 def emitter_mean_for_output(circuit: HeatingCircuitConfig, output_kw: Num, room_c: float) -> Num:
@@ -159,8 +165,16 @@ def _periods(schedule: ScheduleConfig, day: datetime) -> list[tuple[time, time]]
 
 def occupied(schedule: ScheduleConfig, local: datetime) -> bool:
     """Whether the schedule says occupied at the local time `local`."""
+    return _occupied_period_end(schedule, local) is not None
+
+
+def _occupied_period_end(schedule: ScheduleConfig, local: datetime) -> time | None:
+    """The end of an occupied period `local` is in (local time of day), None when unoccupied."""
     now = local.time()
-    return any(start <= now < end for start, end in _periods(schedule, local))
+    for start, end in _periods(schedule, local):
+        if start <= now < end:
+            return end
+    return None
 
 
 def next_occupancy_start(schedule: ScheduleConfig, local: datetime) -> datetime | None:
@@ -197,17 +211,29 @@ class RoomTarget:
     occupied: bool
     mode: str  # occupied | preheat | setback
     reason: str
+    until: datetime | None = None  # local time up to which this target holds whatever the room and outdoor
+    #                                temperatures (the occupied period's end, the earliest preheat); None: ask again
 
 
 def room_target(circuit: HeatingCircuitConfig, schedule: ScheduleConfig, local: datetime, room_c: float | None,
-                outdoor_c: float, max_output_kw: float) -> RoomTarget:
-    """Occupied setpoint, setback, or the occupied setpoint early enough (optimum start) to be warm on arrival."""
-    if occupied(schedule, local):
-        return RoomTarget(circuit.design_room_c, True, "occupied", "occupied by schedule")
+                outdoor_c: float, max_output_kw: float | None = None) -> RoomTarget:
+    """Occupied setpoint, setback, or the occupied setpoint early enough (optimum start) to be warm on arrival.
+
+    `max_output_kw` is the heat available for the preheat; by default the emitters' output at the circuit's
+    maximum flow temperature (:func:`emitter_max_output_kw`).
+    """
+    end = _occupied_period_end(schedule, local)
+    if end is not None:
+        return RoomTarget(circuit.design_room_c, True, "occupied", "occupied by schedule",
+                          datetime.combine(local.date(), end, local.tzinfo))
     start = next_occupancy_start(schedule, local)
+    earliest = start - timedelta(hours=circuit.max_preheat_h) if start is not None else None
+    if earliest is not None and local < earliest:  # before the longest preheat could begin, whatever the room
+        return RoomTarget(circuit.setback_room_c, False, "setback", "unoccupied: setback", earliest)
     if start is not None and room_c is not None:
+        full_kw = float(emitter_max_output_kw(circuit, room_c)) if max_output_kw is None else max_output_kw
         hours = preheat_hours(room_c, circuit.design_room_c, outdoor_c, loss_coefficient_kw_per_k(circuit),
-                              max_output_kw, circuit.building_time_constant_h)
+                              full_kw, circuit.building_time_constant_h)
         lead = min(hours, circuit.max_preheat_h)
         if local >= start - timedelta(hours=lead):
             return RoomTarget(circuit.design_room_c, False, "preheat",

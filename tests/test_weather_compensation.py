@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 import numpy as np
 import pytest
@@ -196,3 +196,27 @@ def test_required_output_counts_gains_only_when_occupied() -> None:
     assert required_output_kw(CIRCUIT, 0.0, 21.0, False) == pytest.approx(ua * 21)
     assert required_output_kw(CIRCUIT, 0.0, 21.0, True) == pytest.approx(ua * 21 - 18)
     assert required_output_kw(CIRCUIT, 20.0, 21.0, True) == 0.0
+
+
+WEEK = datetime(2025, 1, 13)  # a Monday
+
+
+@settings(max_examples=300, deadline=None)
+@given(minute=st.integers(0, 7 * 24 * 60 - 1), later=st.floats(0.0, 1.0), room=st.none() | st.floats(5.0, 25.0),
+       outdoor=st.floats(-15.0, 20.0), room_later=st.none() | st.floats(5.0, 25.0),
+       outdoor_later=st.floats(-15.0, 20.0), output=st.none() | st.floats(10.0, 2000.0))
+def test_a_room_target_holds_until_its_until_whatever_the_room_and_weather(
+        minute: int, later: float, room: float | None, outdoor: float, room_later: float | None,
+        outdoor_later: float, output: float | None) -> None:
+    """What the supervisor relies on to reuse a target: until `until` the schedule alone decides it."""
+    local = WEEK + timedelta(minutes=minute)
+    target = room_target(CIRCUIT, SCHEDULE, local, room, outdoor, output)
+    if target.until is None:  # a preheat, or inside the preheat window: the room decides, every time
+        assert target.mode == "preheat" or local >= next_occupancy_start(SCHEDULE, local) - timedelta(
+            hours=CIRCUIT.max_preheat_h)
+        return
+    assert target.until > local and target.mode in ("occupied", "setback")
+    within = local + (target.until - local) * later
+    if within >= target.until:
+        return
+    assert room_target(CIRCUIT, SCHEDULE, within, room_later, outdoor_later, output) == target

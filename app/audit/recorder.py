@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app.audit.chain import ChainLine
@@ -46,6 +46,8 @@ class L8Recorder:
             (c.id, c.heat_pump, _roles(c), interval_s if interval_s is not None else c.legionella.log_interval_min * 60)
             for c in site.cylinders if c.heat_pump]
         self._logged: dict[str, int] = {}  # cylinder -> the last interval logged (index since the epoch)
+        # the time range inside which every cylinder's interval is already logged (empty until the first reading)
+        self._quiet = (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))
 
     def entries(self, snapshot: PlantSnapshot, cylinders: Sequence[Cylinder] | None = None) -> list[L8Entry]:
         """The snapshot's good readings of `cylinders` (default: every cylinder) as L8 records."""
@@ -62,6 +64,8 @@ class L8Recorder:
 
     def due(self, ts: datetime) -> list[Cylinder]:
         """The cylinders whose logging interval has come by `ts` (each is then marked logged for it)."""
+        if self._quiet[0] <= ts < self._quiet[1]:
+            return []
         epoch_s = ts.timestamp()
         due = []
         for cyl in self.cylinders:
@@ -69,6 +73,13 @@ class L8Recorder:
             if self._logged.get(cyl[0]) != slot:
                 self._logged[cyl[0]] = slot
                 due.append(cyl)
+        # every cylinder is logged for the interval it is in: nothing is due until one of them enters the next
+        slots = [(self._logged[cyl[0]], cyl[3]) for cyl in self.cylinders]
+        if slots:
+            self._quiet = (datetime.fromtimestamp(max(n * s for n, s in slots), UTC),
+                           datetime.fromtimestamp(min((n + 1) * s for n, s in slots), UTC))
+        else:
+            self._quiet = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
         return due
 
     def record(self, snapshot: PlantSnapshot) -> list[ChainLine]:

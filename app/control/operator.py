@@ -2,7 +2,8 @@
 
 The BACnet device resolves its priority arrays and puts the effective value here under a parameter key
 (``ch1.flow_setpoint_offset``, ``dhw1.storage_setpoint``, ``hp1.enable`` ...); relinquishing removes it.
-The supervisor reads the effective values at the start of each cycle.
+The supervisor takes the effective values once at the start of each cycle (:meth:`OperatorInputs.current`),
+so a cycle sees one consistent set whatever is written meanwhile.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class OperatorInputs:
     def relinquish(self, key: str) -> None:
         with self._lock:
             self._values.pop(key, None)
+
+    def current(self) -> dict[str, OperatorValue]:
+        """Every commanded value now (a copy: later commands do not change it)."""
+        with self._lock:
+            return dict(self._values)
 
     def get(self, key: str) -> OperatorValue | None:
         with self._lock:

@@ -7,7 +7,7 @@ rather than never), never more than once.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -19,7 +19,13 @@ class CronSchedule:
     def __init__(self, trigger: CronTrigger, now: datetime, last_fired: datetime | None = None) -> None:
         self.trigger = trigger
         self.last_fired = last_fired
-        self.next_fire: datetime | None = trigger.get_next_fire_time(last_fired, now)
+        self.next_fire: datetime | None = None
+        self._plan(trigger.get_next_fire_time(last_fired, now))
+
+    def _plan(self, fire: datetime | None) -> None:
+        self.next_fire = fire
+        # compared with the clock's UTC time every cycle: in UTC that is a plain comparison
+        self._next_utc = fire.astimezone(UTC) if fire is not None else None
 
     @classmethod
     def daily(cls, at: time, zone: ZoneInfo, now: datetime, last_fired: datetime | None = None,
@@ -31,8 +37,8 @@ class CronSchedule:
     def due(self, now: datetime) -> datetime | None:
         """The fire time that has come by `now` (at most one), else None; the next one is then planned."""
         fired = self.next_fire
-        if fired is None or now < fired:
+        if fired is None or now < self._next_utc:  # type: ignore[operator]  # set with next_fire
             return None
         self.last_fired = fired
-        self.next_fire = self.trigger.get_next_fire_time(None, max(now, fired + timedelta(seconds=1)))
+        self._plan(self.trigger.get_next_fire_time(None, max(now, fired + timedelta(seconds=1))))
         return fired

@@ -71,6 +71,29 @@ class HeatPumpMemory:
     operator: OperatorValue | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CylinderKeys:
+    """What the cycle looks up for one cylinder, worked out once: readings, operator keys, devices."""
+
+    temps: tuple[str, ...]                       # its sensors' roles on its heat pump, top first
+    heat_pump: HeatPumpConfig | None
+    immersion_device: str | None
+    storage_setpoint: str
+    times: tuple[tuple[str, str], ...]           # (cycle kind, operator key of its start time)
+    pasteurise_day: str
+    requests: tuple[tuple[str, str], ...]        # (cycle kind, operator key that starts one now)
+
+    @classmethod
+    def of(cls, cyl: CylinderConfig, site: SiteConfig) -> CylinderKeys:
+        return cls(tuple("dhw_temp" if i == 0 else f"dhw_temp.{i}" for i in range(len(cyl.sensors))),
+                   next((h for h in site.heat_pumps if h.id == cyl.heat_pump), None),
+                   (cyl.immersion.device or cyl.heat_pump or cyl.id) if cyl.immersion is not None else None,
+                   f"{cyl.id}.storage_setpoint",
+                   tuple((kind, f"{cyl.id}.{kind}_time") for kind in (dhw.BOOST, dhw.PASTEURISE)),
+                   f"{cyl.id}.pasteurise_day",
+                   ((dhw.BOOST, f"{cyl.id}.boost"), (dhw.PASTEURISE, f"{cyl.id}.pasteurise_now")))
+
+
 @dataclass
 class CylinderMemory:
     cycle: dhw.DhwCycle | None = None
@@ -80,16 +103,24 @@ class CylinderMemory:
     return_low: bool = False
 
 
-def _hp_status(device: DeviceSnapshot | None) -> HeatPumpStatus:
+def _hp_status(device: DeviceSnapshot | None, with_power: bool) -> HeatPumpStatus:
+    """What a heat pump reports; its electrical power only `with_power` (the site demand limit needs it)."""
     if device is None or not device.comms_ok:
         return HeatPumpStatus(False, None, False, False, None, None)
-    code, alarm = device.value("fault_code"), device.value("alarm")
+    value = device.value
+    code, alarm = value("fault_code"), value("alarm")
     fault = f"fault code {code:g}" if code else ("alarm active" if alarm else None)
-    heat = device.value("heat_output_power")
-    compressor = device.value("compressor_running")
+    heat = value("heat_output_power")
+    compressor = value("compressor_running")
     running = bool(compressor) if compressor is not None else bool(heat and heat > 0)
-    return HeatPumpStatus(True, fault, running, bool(device.value("defrost_active")), heat,
-                          device.value("electrical_power"))
+    return HeatPumpStatus(True, fault, running, bool(value("defrost_active")), heat,
+                          value("electrical_power") if with_power else None)
+
+
+def _op(ops: dict[str, OperatorValue], key: str, default: float) -> float:
+    """The commanded value of `key` in this cycle's operator inputs, or `default`."""
+    found = ops.get(key)
+    return default if found is None else found.value
 
 
 def _observed_state(st: HeatPumpStatus) -> str:
@@ -141,6 +172,21 @@ class Supervisor:
         self._dirty = False
         self._operator_notes: dict[str, float] = {}
         self.l8 = L8Recorder(site, historian.record_l8)
+        # looked up every cycle: worked out once
+        circuit_id = self.circuit.id
+        self._circuit_keys = {k: f"{circuit_id}.{k}" for k in (
+            "summer_cutoff", "flow_setpoint_offset", "flow_setpoint", "room_setpoint", "setback_setpoint")}
+        self._hp_ids = tuple(hp.id for hp in site.heat_pumps)
+        self._enable_keys = {hp.id: f"{hp.id}.enable" for hp in site.heat_pumps}
+        self._boiler_keys = [(b.enable_device or b.id, f"{b.id}.enable") for b in site.boilers]
+        self._cylinder_keys = {c.id: CylinderKeys.of(c, site) for c in site.cylinders}
+        self._hp_max_flow = max(hp.max_flow_temp_c for hp in site.heat_pumps)
+        self._site_meter = next((m.id for m in site.meters if m.kind == "electricity" and m.measures == "site"), None)
+        self._with_power = site.sequencing.site_kw_limit is not None and self._site_meter is not None
+        self._room_roles: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {}  # device -> (its roles, room ones)
+        self._crossovers: dict[tuple[float, str | None], seq.Crossover] = {}
+        self._target: wc.RoomTarget | None = None  # the schedule's target, reused while it holds (its `until`)
+        self._target_at: datetime | None = None
         self._restore(clock.now())
         self.triggers = {c.id: self._triggers(c, clock.now()) for c in site.cylinders}
         self.schedule_times = {
@@ -231,9 +277,6 @@ class Supervisor:
         }
 
     # -- operator -----------------------------------------------------------------------------------------
-    def _op(self, key: str, default: float) -> float:
-        return self.operator.value(key, default)
-
     def _operator_note(self, ts: datetime, key: str, value: float, reason: str) -> None:
         """Record a refused or adjusted operator value once per distinct value."""
         if self._operator_notes.get(key) != value:
@@ -244,27 +287,37 @@ class Supervisor:
     def decide(self, snapshot: PlantSnapshot) -> Commands:
         """Strategies and machines turn one snapshot into the cycle's commands."""
         now = snapshot.ts
+        now_s = now.timestamp()
         local = now.astimezone(self.zone)
         dt_s = (now - self.last_ts).total_seconds() if self.last_ts else 0.0
         commands = Commands(now)
-        site, circuit = self.site, self.circuit
+        site, circuit, keys = self.site, self.circuit, self._circuit_keys
+        ops = self.operator.current()
         self.l8.record(snapshot)  # cylinder temperatures at their logging interval, committed before deciding
-        status = {hp.id: _hp_status(snapshot.devices.get(hp.id)) for hp in site.heat_pumps}
-        outdoor = next((d.value("outdoor_temp") for d in snapshot.devices.values()
-                        if d.comms_ok and d.value("outdoor_temp") is not None), None)
-        self._account_run_hours(status, dt_s)
+        devices = snapshot.devices
+        status: dict[str, HeatPumpStatus] = {}
+        for hid in self._hp_ids:
+            st = status[hid] = _hp_status(devices.get(hid), self._with_power)
+            if st.running:
+                self.hp_memory[hid].run_h += dt_s / 3600
+        outdoor = None
+        for device in devices.values():
+            if device.comms_ok:
+                outdoor = device.value("outdoor_temp")
+                if outdoor is not None:
+                    break
 
         # space heating: season, room target, trim, flow setpoint
-        cutoff = self._op(f"{circuit.id}.summer_cutoff", circuit.summer_cutoff_c)
+        cutoff = _op(ops, keys["summer_cutoff"], circuit.summer_cutoff_c)
         if outdoor is not None:
             self.heating_on = wc.heating_season(outdoor, self.heating_on, cutoff, circuit.summer_hysteresis_k)
         room = self._room_temperature(snapshot)
-        target = self._room_target(local, room, outdoor if outdoor is not None else circuit.design_outdoor_c)
+        target = self._room_target(local, room, outdoor if outdoor is not None else circuit.design_outdoor_c, ops)
         trim, self.trim_state = wc.room_trim(self.trim_state, room, target.setpoint_c, dt_s, circuit.room_trim,
                                              integrate=target.occupied and self.heating_on)
-        offset = max(-FLOW_OFFSET_LIMIT_K, min(FLOW_OFFSET_LIMIT_K, self._op(f"{circuit.id}.flow_setpoint_offset", 0)))
-        hp_max = max(hp.max_flow_temp_c for hp in site.heat_pumps)
-        override = self.operator.get(f"{circuit.id}.flow_setpoint")
+        offset = max(-FLOW_OFFSET_LIMIT_K, min(FLOW_OFFSET_LIMIT_K, _op(ops, keys["flow_setpoint_offset"], 0)))
+        hp_max = self._hp_max_flow
+        override = ops.get(keys["flow_setpoint"])
         if outdoor is None:
             flow_sp = circuit.min_flow_c
         elif override is not None:
@@ -277,35 +330,44 @@ class Supervisor:
 
         # heat pump availability and predicted performance
         unavailable: dict[str, str] = {}
+        available: list[str] = []
+        capacity: dict[str, float] = {}
+        performance = self.performance
         for hp in site.heat_pumps:
-            why = self._unavailable(hp, status[hp.id], outdoor)
+            why = self._unavailable(hp, status[hp.id], outdoor, ops)
             if why:
                 unavailable[hp.id] = why
-        available = [hp.id for hp in site.heat_pumps if hp.id not in unavailable]
-        capacity = {hid: self.performance[hid].capacity_kw(outdoor, flow_sp) if outdoor is not None else 0.0
-                    for hid in available if hid in self.performance}
-        lead = seq.choose_lead(available, self._run_hours(), self.stage_state.lead, site.sequencing.lead_rotation_h)
-        cop = (self.performance[lead].predict_cop(outdoor, flow_sp)
-               if lead is not None and outdoor is not None and lead in self.performance else None)
+                continue
+            available.append(hp.id)
+            if hp.id in performance:
+                capacity[hp.id] = performance[hp.id].capacity_kw(outdoor, flow_sp) if outdoor is not None else 0.0
+        run_hours = {hid: m.run_h for hid, m in self.hp_memory.items()}
+        lead = seq.choose_lead(available, run_hours, self.stage_state.lead, site.sequencing.lead_rotation_h)
+        cop = (performance[lead].predict_cop(outdoor, flow_sp)
+               if lead is not None and outdoor is not None and lead in performance else None)
 
         # sources
-        crossover = seq.crossover_cop(site.tariffs, self.boiler_efficiency, local)
-        running_kw = [status[h].elec_kw or 0.0 for h in self.stage_state.running]
-        shed, shed_reason = seq.electrical_shed(self._site_kw(snapshot), site.sequencing.site_kw_limit, running_kw)
+        crossover = self._crossover(local)
         staged = self.stage_state.running
+        if self._with_power:
+            running_kw = [status[h].elec_kw or 0.0 for h in staged]
+            shed, shed_reason = seq.electrical_shed(self._site_kw(snapshot), site.sequencing.site_kw_limit,
+                                                    running_kw)
+        else:
+            shed, shed_reason = 0, ""
         running_heat = sum(status[h].heat_kw or 0.0 for h in staged if h in status)
         running_cap = sum(capacity.get(h, 0.0) for h in staged)
-        forced = FORCED_MODES.get(int(self._op("plant.sequencer_mode", 0)))
+        forced = FORCED_MODES.get(int(_op(ops, "plant.sequencer_mode", 0)))
         if self.heating_on or outdoor is None:
+            at_capacity = running_cap > 0 and running_heat >= AT_CAPACITY_FRACTION * running_cap
             inputs = seq.SourceInputs(
-                now_s=now.timestamp(), outdoor_ok=outdoor is not None, has_boiler=bool(site.boilers),
+                now_s=now_s, outdoor_ok=outdoor is not None, has_boiler=bool(site.boilers),
                 hp_available=bool(available),
-                hp_unavailable_reason="; ".join(f"{h} {w}" for h, w in unavailable.items()),
-                predicted_cop=cop, crossover=crossover, outdoor_c=outdoor,
-                at_capacity=running_cap > 0 and running_heat >= AT_CAPACITY_FRACTION * running_cap,
-                flow_c=self._mean_flow(snapshot, staged), flow_setpoint_c=flow_sp, load_kw=load,
-                hp_capacity_kw=sum(capacity.values()), over_electrical_limit=shed > 0 and len(staged) <= shed,
-                electrical_reason=shed_reason, forced=forced)
+                hp_unavailable_reason="" if available else "; ".join(f"{h} {w}" for h, w in unavailable.items()),
+                predicted_cop=cop, crossover=crossover, outdoor_c=outdoor, at_capacity=at_capacity,
+                flow_c=self._mean_flow(snapshot, staged) if at_capacity else None,  # only a shortfall looks at it
+                flow_setpoint_c=flow_sp, load_kw=load, hp_capacity_kw=sum(capacity.values()),
+                over_electrical_limit=shed > 0 and len(staged) <= shed, electrical_reason=shed_reason, forced=forced)
             decision, self.source_state = seq.sequence_sources(inputs, self.source_state, site.sequencing)
         else:
             decision = seq.SourceDecision(seq.HP_ONLY, f"no space heating: outdoor above summer cut-off {cutoff:g} °C",
@@ -314,8 +376,7 @@ class Supervisor:
         self.sequencer.go(decision.mode, now, decision.reason)
         if decision.heat_pumps_on and self.heating_on:
             self.stage_state, stage_reason = seq.stage_heat_pumps(
-                available, self._run_hours(), capacity, load, now.timestamp(), self.stage_state, site.sequencing,
-                shed=shed)
+                available, run_hours, capacity, load, now_s, self.stage_state, site.sequencing, shed=shed)
         else:
             self.stage_state, stage_reason = seq.StageState(lead=lead), decision.reason
 
@@ -325,7 +386,7 @@ class Supervisor:
             unavailable = {hp.id: "plant in failsafe" for hp in site.heat_pumps}
         dhw_hp: dict[str, dhw.DhwIntent] = {}
         for cyl in site.cylinders:
-            intent = self._dhw(cyl, snapshot, now, local, status, unavailable, release, commands)
+            intent = self._dhw(cyl, snapshot, now, local, status, unavailable, release, commands, ops)
             if intent is not None and intent.hp_dhw and cyl.heat_pump:
                 dhw_hp[cyl.heat_pump] = intent
 
@@ -338,19 +399,23 @@ class Supervisor:
                 self.heat_pumps[hp.id].go(_observed_state(st), now, decision.reason if st.comms_ok else
                                           "no answer from the unit")
         else:
+            running = self.stage_state.running
             for hp in site.heat_pumps:
                 self._heat_pump_commands(hp, status[hp.id], unavailable.get(hp.id), now, commands,
-                                         hp.id in self.stage_state.running, dhw_hp.get(hp.id), flow_sp,
-                                         stage_reason, target)
+                                         hp.id in running, dhw_hp.get(hp.id), flow_sp, stage_reason, target,
+                                         ops.get(self._enable_keys[hp.id]))
         boiler_on = decision.mode == seq.FAILSAFE or (decision.boiler_on and self.heating_on)
-        for boiler in site.boilers:
-            forced_boiler = self.operator.get(f"{boiler.id}.enable")
+        for device_id, key in self._boiler_keys:
+            forced_boiler = ops.get(key)
             on, why = ((forced_boiler.value >= 0.5, f"operator from {forced_boiler.source} at priority "
                         f"{forced_boiler.priority}") if forced_boiler is not None else (boiler_on, decision.reason))
-            commands.set(boiler.enable_device or boiler.id, "boiler_enable", 1.0 if on else 0.0, why)
+            commands.set(device_id, "boiler_enable", 1.0 if on else 0.0, why)
         self.last_ts = now
-        in_cycle = any(m.cycle is not None for m in self.cyl_memory.values())  # L8 progress is saved more often
-        every = SAVE_IN_CYCLE_S if in_cycle else SAVE_EVERY_S
+        every = SAVE_EVERY_S
+        for memory in self.cyl_memory.values():
+            if memory.cycle is not None:  # L8 progress is saved more often
+                every = SAVE_IN_CYCLE_S
+                break
         if self._dirty or self._saved_at is None or (now - self._saved_at).total_seconds() >= every:
             self._save(now)
         return commands
@@ -371,36 +436,42 @@ class Supervisor:
         return result
 
     # -- pieces of the cycle ------------------------------------------------------------------------------
-    def _run_hours(self) -> dict[str, float]:
-        return {hid: m.run_h for hid, m in self.hp_memory.items()}
-
-    def _account_run_hours(self, status: dict[str, HeatPumpStatus], dt_s: float) -> None:
-        for hid, st in status.items():
-            if st.running:
-                self.hp_memory[hid].run_h += dt_s / 3600
-
     def _room_temperature(self, snapshot: PlantSnapshot) -> float | None:
+        """The mean of every good room temperature any answering device reports."""
         values = [v for d in snapshot.devices.values() if d.comms_ok
-                  for key in d.roles if key.startswith("room_temp") and (v := d.value(key)) is not None]
+                  for key in self._room_keys(d) if (v := d.value(key)) is not None]
         return sum(values) / len(values) if values else None
 
-    def _room_target(self, local: datetime, room: float | None, outdoor: float) -> wc.RoomTarget:
-        circuit = self.circuit
-        occupied_sp = self._op(f"{circuit.id}.room_setpoint", circuit.design_room_c)
-        setback_sp = self._op(f"{circuit.id}.setback_setpoint", circuit.setback_room_c)
+    def _room_keys(self, device: DeviceSnapshot) -> tuple[str, ...]:
+        """The device's room temperature roles (its map's roles are the same object poll after poll)."""
+        cached = self._room_roles.get(device.device_id)
+        if cached is None or cached[0] is not device.roles:
+            cached = self._room_roles[device.device_id] = (
+                device.roles, tuple(key for key in device.roles if key.startswith("room_temp")))
+        return cached[1]
+
+    def _room_target(self, local: datetime, room: float | None, outdoor: float,
+                     ops: dict[str, OperatorValue]) -> wc.RoomTarget:
+        circuit, keys = self.circuit, self._circuit_keys
+        occupied_sp = _op(ops, keys["room_setpoint"], circuit.design_room_c)
+        setback_sp = _op(ops, keys["setback_setpoint"], circuit.setback_room_c)
         if self.schedule is None:
             return wc.RoomTarget(occupied_sp, True, "occupied", "no schedule: always occupied")
-        emitter_max = wc.emitter_output_kw(circuit, circuit.max_flow_c - 5.0, room if room is not None else 20.0)
-        target = wc.room_target(circuit, self.schedule, local.replace(tzinfo=None), room, outdoor, emitter_max)
-        return wc.RoomTarget(setback_sp if target.mode == "setback" else occupied_sp, target.occupied, target.mode,
-                             target.reason)
+        target, since = self._target, self._target_at  # local times: the schedule's own clock
+        if target is None or target.until is None or since is None or not since <= local < target.until:
+            target = self._target = wc.room_target(circuit, self.schedule, local, room, outdoor)
+            self._target_at = local
+        setpoint = setback_sp if target.mode == "setback" else occupied_sp
+        return target if setpoint == target.setpoint_c else wc.RoomTarget(setpoint, target.occupied, target.mode,
+                                                                          target.reason)
 
-    def _unavailable(self, hp: HeatPumpConfig, st: HeatPumpStatus, outdoor: float | None) -> str | None:
+    def _unavailable(self, hp: HeatPumpConfig, st: HeatPumpStatus, outdoor: float | None,
+                     ops: dict[str, OperatorValue]) -> str | None:
         if not st.comms_ok:
             return "comms lost"
         if st.fault:
             return st.fault
-        if self._op(f"{hp.id}.enable", 1.0) < 0.5:
+        if _op(ops, self._enable_keys[hp.id], 1.0) < 0.5:
             return "taken out of service by the operator"
         if outdoor is not None and outdoor < hp.tp12.temp_lower_operating_limit:
             return (f"outdoor {outdoor:.1f} °C below its operating limit "
@@ -412,15 +483,20 @@ class Supervisor:
         return sum(flows) / len(flows) if flows else None
 
     def _site_kw(self, snapshot: PlantSnapshot) -> float | None:
-        for meter in self.site.meters:
-            if meter.kind == "electricity" and meter.measures == "site":
-                device = snapshot.devices.get(meter.id)
-                return device.value("electrical_power") if device is not None and device.comms_ok else None
-        return None
+        device = snapshot.devices.get(self._site_meter) if self._site_meter is not None else None
+        return device.value("electrical_power") if device is not None and device.comms_ok else None
+
+    def _crossover(self, local: datetime) -> seq.Crossover:
+        """The crossover COP in force (one per electricity rate: it changes only with the time-of-use period)."""
+        rate = seq.electricity_rate(self.site.tariffs, local)
+        found = self._crossovers.get(rate)
+        if found is None:
+            found = self._crossovers[rate] = seq.crossover_at_rate(self.site.tariffs, self.boiler_efficiency, *rate)
+        return found
 
     def _heat_pump_commands(self, hp: HeatPumpConfig, st: HeatPumpStatus, unavailable: str | None, now: datetime,
                             commands: Commands, staged: bool, dhw_intent: dhw.DhwIntent | None, flow_sp: float,
-                            stage_reason: str, target: wc.RoomTarget) -> None:
+                            stage_reason: str, target: wc.RoomTarget, commanded: OperatorValue | None) -> None:
         machine, memory, cfg = self.heat_pumps[hp.id], self.hp_memory[hp.id], self.site.sequencing
         if not st.comms_ok:
             machine.go("comms_lost", now, "no answer from the unit: nothing can be written")
@@ -430,7 +506,6 @@ class Supervisor:
                f"space heating ({target.mode}): {stage_reason}" if staged else stage_reason)
         if unavailable:
             why = f"unavailable: {unavailable}"
-        commanded = self.operator.get(f"{hp.id}.enable")
         if commanded != memory.operator:  # an operator command or relinquish: the operator owns the timing
             memory.operator, memory.since = commanded, None
         if commanded is not None and commanded.value >= 0.5 and not st.fault:
@@ -455,34 +530,30 @@ class Supervisor:
 
     def _dhw(self, cyl: CylinderConfig, snapshot: PlantSnapshot, now: datetime, local: datetime,
              status: dict[str, HeatPumpStatus], unavailable: dict[str, str], release: str | None,
-             commands: Commands) -> dhw.DhwIntent | None:
+             commands: Commands, ops: dict[str, OperatorValue]) -> dhw.DhwIntent | None:
         """Schedule, start, step and record this cylinder's L8 cycles; command its immersion and setpoint."""
-        machine, memory = self.cylinders[cyl.id], self.cyl_memory[cyl.id]
-        hp = next((h for h in self.site.heat_pumps if h.id == cyl.heat_pump), None)
+        machine, memory, keys = self.cylinders[cyl.id], self.cyl_memory[cyl.id], self._cylinder_keys[cyl.id]
+        hp = keys.heat_pump
         device = snapshot.devices.get(cyl.heat_pump) if cyl.heat_pump else None
-        temps = [device.value("dhw_temp" if i == 0 else f"dhw_temp.{i}") if device is not None else None
-                 for i in range(len(cyl.sensors))]
-        requested = self._op(f"{cyl.id}.storage_setpoint", cyl.storage_setpoint_c)
-        setpoint, refused = dhw.storage_setpoint(requested)
-        if refused:
-            self._operator_note(now, f"{cyl.id}.storage_setpoint", requested, f"refused: {refused}")
-        self._schedule_cycles(cyl, now, memory)
+        temps = [device.value(role) for role in keys.temps] if device is not None else [None] * len(keys.temps)
+        setpoint = cyl.storage_setpoint_c  # at least 60 °C: the site file is checked
+        if (commanded := ops.get(keys.storage_setpoint)) is not None:
+            setpoint, refused = dhw.storage_setpoint(commanded.value)
+            if refused:
+                self._operator_note(now, keys.storage_setpoint, commanded.value, f"refused: {refused}")
+        self._schedule_cycles(cyl, now, memory, keys, ops)
         if cyl.secondary_return_sensor and device is not None:
             self._watch_secondary_return(cyl, device.value("secondary_return_temp"), now, memory)
-        inputs = dhw.DhwInputs(
-            now=now, temps=temps, hp_reach_c=dhw.heat_pump_reach_c(hp.max_flow_temp_c, cyl) if hp else None,
-            hp_available=hp is not None and hp.id not in unavailable,
-            hp_unavailable_reason=unavailable.get(hp.id, "") if hp else "",
-            hp_heat_kw=(status[hp.id].heat_kw or 0.0) if hp else 0.0, release_hp=release,
-            has_immersion=cyl.immersion is not None,
-            immersion_kw=cyl.immersion.power_kw if cyl.immersion else 0.0)
         if memory.cycle is None:
             if not memory.pending and dhw.needs_reheat(temps, setpoint, cyl):
                 memory.pending.append((dhw.REHEAT, f"top sensor below {setpoint:g} °C less "
                                                    f"{cyl.reheat_differential_k:g} K"))
-            self._start_pending(cyl, now, local, setpoint, inputs, memory)
+            if memory.pending:
+                self._start_pending(cyl, now, local, setpoint,
+                                    self._dhw_inputs(cyl, now, temps, status, unavailable, release), memory)
         intent = None
         if memory.cycle is not None:
+            inputs = self._dhw_inputs(cyl, now, temps, status, unavailable, release)
             cycle, intent, outcome = dhw.step_cycle(memory.cycle, inputs, cyl.legionella.pasteurise_hold_min)
             if cycle.source == dhw.IMMERSION and machine.state in (dhw.BOOST, dhw.PASTEURISE):
                 machine.go("immersion_fallback", now, cycle.handover or "immersion")
@@ -496,9 +567,8 @@ class Supervisor:
             else:
                 memory.cycle = cycle
         immersion_on = intent is not None and intent.immersion_on
-        if cyl.immersion is not None:
-            device_id = cyl.immersion.device or cyl.heat_pump or cyl.id
-            commands.set(device_id, "immersion_enable", 1.0 if immersion_on else 0.0,
+        if keys.immersion_device is not None:
+            commands.set(keys.immersion_device, "immersion_enable", 1.0 if immersion_on else 0.0,
                          intent.reason if intent is not None else "no DHW cycle running")
         if hp is not None and hp.id not in unavailable and status[hp.id].comms_ok:
             ask = intent.setpoint_c if intent is not None and intent.hp_dhw else setpoint
@@ -506,11 +576,25 @@ class Supervisor:
                          intent.reason if intent is not None else "storage setpoint")
         return intent if intent is not None and intent.hp_dhw else None
 
-    def _schedule_cycles(self, cyl: CylinderConfig, now: datetime, memory: CylinderMemory) -> None:
+    def _dhw_inputs(self, cyl: CylinderConfig, now: datetime, temps: list[float | None],
+                    status: dict[str, HeatPumpStatus], unavailable: dict[str, str],
+                    release: str | None) -> dhw.DhwInputs:
+        """What a DHW cycle step (or start) sees of the cylinder and its heat pump."""
+        hp = self._cylinder_keys[cyl.id].heat_pump
+        return dhw.DhwInputs(
+            now=now, temps=temps, hp_reach_c=dhw.heat_pump_reach_c(hp.max_flow_temp_c, cyl) if hp else None,
+            hp_available=hp is not None and hp.id not in unavailable,
+            hp_unavailable_reason=unavailable.get(hp.id, "") if hp else "",
+            hp_heat_kw=(status[hp.id].heat_kw or 0.0) if hp else 0.0, release_hp=release,
+            has_immersion=cyl.immersion is not None,
+            immersion_kw=cyl.immersion.power_kw if cyl.immersion else 0.0)
+
+    def _schedule_cycles(self, cyl: CylinderConfig, now: datetime, memory: CylinderMemory, keys: CylinderKeys,
+                         ops: dict[str, OperatorValue]) -> None:
         regime = cyl.legionella
-        hours = {kind: self._op(f"{cyl.id}.{kind}_time", -1.0) for kind in (dhw.BOOST, dhw.PASTEURISE)}
-        day = int(self._op(f"{cyl.id}.pasteurise_day", 0))
-        if any(v >= 0 for v in hours.values()) or 1 <= day <= 7:
+        hours = {kind: _op(ops, key, -1.0) for kind, key in keys.times} if ops else {}
+        day = int(_op(ops, keys.pasteurise_day, 0)) if ops else 0
+        if ops and (any(v >= 0 for v in hours.values()) or 1 <= day <= 7):
             minutes = {k: round(v * 60) for k, v in hours.items()}
             default = {dhw.BOOST: regime.boost_time, dhw.PASTEURISE: regime.pasteurise_time}
             wanted = {k: time(m // 60 % 24, m % 60) if m >= 0 else default[k] for k, m in minutes.items()}
@@ -528,8 +612,11 @@ class Supervisor:
                 memory.pending.append((kind, f"scheduled {kind} {fired.astimezone(self.zone):%a %H:%M}"
                                              + (" (missed while stopped, run late)" if late else "")))
                 self._dirty = True
-        for kind, key in ((dhw.BOOST, f"{cyl.id}.boost"), (dhw.PASTEURISE, f"{cyl.id}.pasteurise_now")):
-            value = self._op(key, 0.0)
+        if not ops:  # nothing commanded: no request, and none held to make an edge next time
+            memory.operator_edges.clear()
+            return
+        for kind, key in keys.requests:
+            value = _op(ops, key, 0.0)
             if value >= 0.5 and memory.operator_edges.get(key, 0.0) < 0.5:
                 memory.pending.append((kind, "operator request"))
             memory.operator_edges[key] = value

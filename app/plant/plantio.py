@@ -67,11 +67,28 @@ class _Readings(Mapping[str, Reading]):
             return made
         return self[name] if name in self._device.readable else default
 
+    def value(self, name: str) -> float | None:
+        """The value of point `name` if its reading is good, else None, without making the reading."""
+        made = self._made.get(name)
+        if made is not None:
+            return made.value
+        return self._device.judge(name, self._values.get(name))[0] if name in self._device.readable else None
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._device.readable)
 
     def __len__(self) -> int:
         return len(self._device.readable)
+
+
+class _Snapshot(DeviceSnapshot):
+    """A device snapshot over `_Readings`: a value is answered without making its reading."""
+
+    __slots__ = ()
+
+    def value(self, role: str) -> float | None:
+        name = self.roles.get(role)
+        return self.readings.value(name) if name else None  # type: ignore[attr-defined]
 
 
 class _Device:
@@ -88,21 +105,26 @@ class _Device:
         self.readable = {p.name: (p, p.unit, p.enum, calibration.get(p.name, 0.0)) for p in regmap.points
                          if p.readable}
 
-    def reading(self, name: str, value: float | None, ts: datetime) -> Reading:
-        """What a poll would give for point `name` holding engineering `value`."""
-        point, unit, enum, offset = self.readable[name]
+    def judge(self, name: str, value: float | None) -> tuple[float | None, Quality]:
+        """The value and quality a poll would give for point `name` holding engineering `value`."""
+        point, _, enum, offset = self.readable[name]
         if value is None:
-            return Reading(None, unit, Quality.SENTINEL, ts)
+            return None, Quality.SENTINEL
         if enum is not None and int(value) not in enum:
-            return Reading(None, unit, Quality.OUT_OF_RANGE, ts)
+            return None, Quality.OUT_OF_RANGE
         value += offset
         if (point.min is not None and value < point.min) or (point.max is not None and value > point.max):
-            return Reading(None, unit, Quality.OUT_OF_RANGE, ts)
-        return Reading(value, unit, Quality.GOOD, ts)
+            return None, Quality.OUT_OF_RANGE
+        return value, Quality.GOOD
+
+    def reading(self, name: str, value: float | None, ts: datetime) -> Reading:
+        """What a poll would give for point `name` holding engineering `value`."""
+        judged, quality = self.judge(name, value)
+        return Reading(judged, self.readable[name][1], quality, ts)
 
     def snapshot(self, ts: datetime) -> DeviceSnapshot:
         readings = _Readings(self, self.unit.values(), ts)
-        return DeviceSnapshot(self.device_id, readings=readings, comms_ok=True, roles=self.roles)  # type: ignore[arg-type]
+        return _Snapshot(self.device_id, readings=readings, comms_ok=True, roles=self.roles)  # type: ignore[arg-type]
 
     def point_for(self, role: str) -> Point | None:
         if role not in self._points:
