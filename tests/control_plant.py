@@ -3,28 +3,38 @@
 ``ControlTestPlant``: the lumped plant behind the generic heat pump map, plus a boiler. Implements the
 command vocabulary of ``app.control`` directly on the plant (no sockets), with hooks to inject a heat pump
 fault, a comms loss, a heat pump that cannot heat the cylinder past a temperature, and a daytime hot-water
-draw-off. ``ScriptedPlant``: a heat pump reporting exactly the role values a test sets, cycle by cycle.
+draw-off. ``ScriptedPlant``: a heat pump reporting exactly the role values a test sets, cycle by cycle;
+``Rig``: a supervisor against one, resumed from whatever stored state a test needs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import EXAMPLES
 from lumped_plant import WATER_KJ_PER_L_K, LumpedPlant, sinusoidal_weather
+from sqlalchemy import Engine, select
 
 from app.clock import SimClock
 from app.config import SiteConfig, load_site
+from app.control.machines import RecordedMachine
+from app.control.operator import OperatorInputs, OperatorValue
+from app.control.performance import PerformanceTable
+from app.control.supervisor import STATE_KEY, CycleResult, Supervisor
 from app.devices.modbus import ModbusDevice, WriteResult, role_names
 from app.devices.registermap import load_map, resolve_map_path
 from app.snapshot import Commands, DeviceSnapshot, PlantSnapshot, Quality, Reading
+from app.storage.historian import Historian
+from app.storage.models import Event
 
 
 def school_variant() -> SiteConfig:
@@ -33,6 +43,12 @@ def school_variant() -> SiteConfig:
     hp = site.heat_pumps[0].model_copy(update={"max_flow_temp_c": 70.0})
     cylinder = site.cylinders[0].model_copy(update={"storage_setpoint_c": 60.0})
     return site.model_copy(update={"heat_pumps": [hp], "cylinders": [cylinder]})
+
+
+def no_immersion() -> SiteConfig:
+    """The school variant with a cylinder that has no immersion heater: nothing to fall back on."""
+    site = school_variant()
+    return site.model_copy(update={"cylinders": [site.cylinders[0].model_copy(update={"immersion": None})]})
 
 
 def fast_directory(factory: pytest.TempPathFactory, name: str) -> Path:
@@ -156,3 +172,71 @@ class ScriptedPlant:
 
     async def close(self) -> None:
         return None
+
+
+# a unit healthy and heating on a mild day, cylinder hot: nothing for the supervisor to change
+HEALTHY = {"outdoor_temp": 10.0, "flow_temp": 38.0, "return_temp": 33.0, "compressor_running": 1.0,
+           "heat_output_power": 20.0, "electrical_power": 5.0, "defrost_active": 0.0, "fault_code": 0.0,
+           "alarm": 0.0, "dhw_temp": 62.0, "dhw_temp.1": 61.0, "secondary_return_temp": 55.0, "room_temp": 21.0}
+FAULT = {"fault_code": 17.0, "alarm": 1.0, "compressor_running": 0.0, "heat_output_power": 0.0}
+COLD_CYLINDER = {"dhw_temp": 50.0, "dhw_temp.1": 45.0}
+
+
+class Rig:
+    """A supervisor on its own site name (its own stored state and events) against a scripted heat pump."""
+
+    def __init__(self, engine: Engine, performance: dict[str, PerformanceTable], name: str, start: datetime,
+                 site: SiteConfig) -> None:
+        self.site = site.model_copy(update={"site": site.site.model_copy(update={"name": name})})
+        self.engine, self.performance = engine, performance
+        self.historian = Historian(engine, name)
+        self.clock = SimClock(start)
+        self.operator = OperatorInputs()
+        self.plant = ScriptedPlant(self.clock, "hp1", dict(HEALTHY))
+        self.supervisor = self._start()
+
+    def _start(self) -> Supervisor:
+        return Supervisor(self.site, self.plant, self.historian, self.clock, self.operator,
+                          performance=self.performance)
+
+    def resume(self, *, hp: str | None = None, enable: bool = True, since_min: float = 120.0,
+               sequencer: str | None = None, dhw: str | None = None) -> None:
+        """Store a controller state with these machine states and restart the supervisor from it."""
+        state = self.supervisor.state()
+        now = self.clock.now()
+        if hp is not None:
+            state["heat_pumps"]["hp1"].update(state=hp, enable=enable,
+                                              since=(now - timedelta(minutes=since_min)).isoformat())
+        if sequencer is not None:
+            state["sequencer"] = {"state": sequencer, "since": now.timestamp() - 7200.0}
+        if dhw is not None:
+            state["cylinders"]["dhw1"]["state"] = dhw
+        self.historian.save_state(STATE_KEY, state, now)
+        self.supervisor = self._start()
+        for name, want in (("hp1", hp), ("plant", sequencer), ("dhw1", dhw)):
+            assert want is None or self.machine(name).state == want
+
+    def machine(self, name: str) -> RecordedMachine:
+        sup = self.supervisor
+        return {"plant": sup.sequencer, **sup.heat_pumps, **sup.cylinders}[name]
+
+    def step(self, minutes: float = 1.0, *, comms: bool = True, **values: float) -> CycleResult:
+        """Advance the clock, set the readings (on top of the present ones), run one supervisor cycle."""
+        self.clock.advance(minutes * 60)
+        self.plant.values.update(values)
+        self.plant.comms_ok = comms
+        return asyncio.run(self.supervisor.cycle())
+
+    def command(self, key: str, value: float) -> None:
+        self.operator.command(key, OperatorValue(value, "192.168.1.50", 8, self.clock.now()))
+
+    def transitions(self, machine: str) -> list[Any]:
+        return self.events("transition", machine)
+
+    def events(self, kind: str, source: str | None = None) -> list[Any]:
+        """This rig's stored events of `kind` (from `source`), oldest first."""
+        query = select(Event.__table__).where(Event.site == self.historian.site, Event.kind == kind)
+        if source is not None:
+            query = query.where(Event.source == source)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query.order_by(Event.id)))

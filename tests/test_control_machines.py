@@ -9,16 +9,15 @@ table's trigger and the reason the supervisor gave. A move added to a table with
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import product
 from typing import Any
 
 import pytest
-from control_plant import ScriptedPlant, fast_directory, school_variant
+from control_plant import COLD_CYLINDER, FAULT, Rig, fast_directory, no_immersion, school_variant
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
@@ -26,12 +25,9 @@ from transitions import MachineError
 
 from app.audit.chain import ChainLine, verify
 from app.audit.log import L8Entry, L8Log
-from app.clock import SimClock
 from app.config import SequencingConfig, SiteConfig
 from app.control.machines import DhwMachine, HeatPumpMachine, RecordedMachine, SequencerMachine, Transition
-from app.control.operator import OperatorInputs, OperatorValue
 from app.control.performance import PerformanceTable
-from app.control.supervisor import STATE_KEY, Supervisor
 from app.storage import engine as storage_engine
 from app.storage.historian import Historian
 from app.storage.models import Event
@@ -40,12 +36,6 @@ from strategies.hybrid_sequencing import MODES, Crossover, SourceInputs, SourceS
 WEDNESDAY = datetime(2025, 1, 8, 10, tzinfo=UTC)  # occupied, no peak tariff, no DHW cycle due (UTC = local)
 MACHINES: dict[str, type[RecordedMachine]] = {"hp1": HeatPumpMachine, "plant": SequencerMachine,
                                               "dhw1": DhwMachine}
-# a unit healthy and heating on a mild day, cylinder hot: nothing for the supervisor to change
-HEALTHY = {"outdoor_temp": 10.0, "flow_temp": 38.0, "return_temp": 33.0, "compressor_running": 1.0,
-           "heat_output_power": 20.0, "electrical_power": 5.0, "defrost_active": 0.0, "fault_code": 0.0,
-           "alarm": 0.0, "dhw_temp": 62.0, "dhw_temp.1": 61.0, "secondary_return_temp": 55.0, "room_temp": 21.0}
-FAULT = {"fault_code": 17.0, "alarm": 1.0, "compressor_running": 0.0, "heat_output_power": 0.0}
-COLD_CYLINDER = {"dhw_temp": 50.0, "dhw_temp.1": 45.0}
 
 
 @pytest.fixture(scope="module")
@@ -59,61 +49,6 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 def performance() -> dict[str, PerformanceTable]:
     hp = school_variant().heat_pumps[0]
     return {hp.id: PerformanceTable.for_heat_pump(hp)}
-
-
-class Rig:
-    """A supervisor on its own site name (its own stored state and events) against a scripted heat pump."""
-
-    def __init__(self, engine: Engine, performance: dict[str, PerformanceTable], name: str, start: datetime,
-                 site: SiteConfig) -> None:
-        self.site = site.model_copy(update={"site": site.site.model_copy(update={"name": name})})
-        self.engine, self.performance = engine, performance
-        self.historian = Historian(engine, name)
-        self.clock = SimClock(start)
-        self.operator = OperatorInputs()
-        self.plant = ScriptedPlant(self.clock, "hp1", dict(HEALTHY))
-        self.supervisor = self._start()
-
-    def _start(self) -> Supervisor:
-        return Supervisor(self.site, self.plant, self.historian, self.clock, self.operator,
-                          performance=self.performance)
-
-    def resume(self, *, hp: str | None = None, enable: bool = True, since_min: float = 120.0,
-               sequencer: str | None = None, dhw: str | None = None) -> None:
-        """Store a controller state with these machine states and restart the supervisor from it."""
-        state = self.supervisor.state()
-        now = self.clock.now()
-        if hp is not None:
-            state["heat_pumps"]["hp1"].update(state=hp, enable=enable,
-                                              since=(now - timedelta(minutes=since_min)).isoformat())
-        if sequencer is not None:
-            state["sequencer"] = {"state": sequencer, "since": now.timestamp() - 7200.0}
-        if dhw is not None:
-            state["cylinders"]["dhw1"]["state"] = dhw
-        self.historian.save_state(STATE_KEY, state, now)
-        self.supervisor = self._start()
-        for name, want in (("hp1", hp), ("plant", sequencer), ("dhw1", dhw)):
-            assert want is None or self.machine(name).state == want
-
-    def machine(self, name: str) -> RecordedMachine:
-        sup = self.supervisor
-        return {"plant": sup.sequencer, **sup.heat_pumps, **sup.cylinders}[name]
-
-    def step(self, minutes: float = 1.0, *, comms: bool = True, **values: float) -> None:
-        """Advance the clock, set the readings (on top of the present ones), run one supervisor cycle."""
-        self.clock.advance(minutes * 60)
-        self.plant.values.update(values)
-        self.plant.comms_ok = comms
-        asyncio.run(self.supervisor.cycle())
-
-    def command(self, key: str, value: float) -> None:
-        self.operator.command(key, OperatorValue(value, "192.168.1.50", 8, self.clock.now()))
-
-    def transitions(self, machine: str) -> list[Any]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(select(Event.__table__).where(
-                Event.site == self.historian.site, Event.kind == "transition", Event.source == machine)
-                .order_by(Event.id)))
 
 
 @dataclass(frozen=True)
@@ -185,11 +120,6 @@ def sequencer_case(source: str, dest: str) -> Case:
 
 
 # -- DHW cycle -----------------------------------------------------------------------------------------------
-def no_immersion() -> SiteConfig:
-    site = school_variant()
-    return site.model_copy(update={"cylinders": [site.cylinders[0].model_copy(update={"immersion": None})]})
-
-
 def start_cycle(rig: Rig, kind: str, **temps: float) -> None:
     """An operator starts a boost or a pasteurisation with the cylinder at `temps`."""
     rig.command("dhw1.boost" if kind == "boost" else "dhw1.pasteurise_now", 1.0)

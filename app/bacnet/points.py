@@ -3,8 +3,9 @@
 One table drives the device (``app.bacnet.device``), the points schedule (``hpsup points``) and the
 validation of writes. Each point says where its value comes from in a control cycle (its source), how a
 front-end may command it (limits, the L8 safety floor), its COV increment and its alarm. Adding a point is
-one line in a template below; a value that another part of the controller computes (COP today, sequencer
-state ...) is fed with ``BacnetDevice.publish(key, value)`` until the cycle result carries it.
+one line in a template below; the supervisor's own live values (sequencer state, predicted COP, the last DHW
+cycle, its alarms) come with each cycle's result (``app.control.status``), and a value that another part of
+the controller computes (COP today ...) is fed with ``BacnetDevice.publish(key, value)``.
 
 A commandable point's key is also its operator-input key (``ch1.flow_setpoint``, ``dhw1.storage_setpoint``,
 ``hp1.enable`` ...): the effective value of its priority array is put in ``Supervisor.operator`` under it.
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from app.config import (
     L8_MIN_STORAGE_C,
+    BoilerConfig,
     CurveSlope,
     CylinderConfig,
     HeatingCircuitConfig,
@@ -33,6 +35,7 @@ from app.config import (
     SiteConfig,
     TariffConfig,
 )
+from app.control.status import CYCLE_RESULTS, SupervisorStatus
 from app.control.supervisor import FLOW_OFFSET_LIMIT_K, CycleResult
 from app.devices.modbus import role_names
 from app.devices.registermap import RegisterMap, load_map, resolve_map_path
@@ -101,16 +104,18 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """What sources read: one cycle's snapshot and commands, values published by other parts, local time."""
+    """What sources read: one cycle's snapshot, commands and supervisor status, values published by other parts,
+    local time."""
 
     snapshot: PlantSnapshot
     commands: Commands
     published: Mapping[str, Sample]
     local_time: datetime
+    status: SupervisorStatus | None = None
 
     @classmethod
     def of(cls, result: CycleResult, published: Mapping[str, Sample], tz: ZoneInfo) -> View:
-        return cls(result.snapshot, result.commands, published, result.snapshot.ts.astimezone(tz))
+        return cls(result.snapshot, result.commands, published, result.snapshot.ts.astimezone(tz), result.status)
 
 
 Source = Callable[[View], Sample]
@@ -293,6 +298,16 @@ def published(key: str) -> Source:
     return source
 
 
+def supervisor(read: Callable[[SupervisorStatus], float | datetime | None], *, keep: bool = False) -> Source:
+    """A value of the cycle's supervisor status; when it has none, unreliable (or, with `keep`, nothing new)."""
+
+    def source(view: View) -> Sample:
+        value = read(view.status) if view.status is not None else None
+        return Sample(value) if value is not None or keep else Sample(None, UNRELIABLE)
+
+    return source
+
+
 def constant(value: float) -> Source:
     """A configured value (the relinquish default of a site parameter)."""
     sample = Sample(value)
@@ -332,7 +347,6 @@ def hours(t: time) -> float:
 
 HP_BASE, BOILER_BASE, CIRCUIT_BASE, CYLINDER_BASE, BLOCK = 10000, 20000, 30000, 40000, 100
 NOTIFICATION_CLASS = 1  # the one notification class every alarm reports through
-CYCLE_RESULTS = ("none", "passed", "failed")
 ON_OFF = ("off", "on")
 
 
@@ -399,10 +413,11 @@ def _heat_pump(n: int, hp: HeatPumpConfig, regmap: RegisterMap) -> list[Point]:
     return b.points
 
 
-def _boiler(n: int, boiler_id: str, name: str) -> list[Point]:
-    b = _Block(boiler_id, BOILER_BASE + BLOCK * n, name)
+def _boiler(n: int, boiler: BoilerConfig) -> list[Point]:
+    b = _Block(boiler.id, BOILER_BASE + BLOCK * n, boiler.name)
     b.add(1, Kind.BINARY_VALUE, "enable", "enable (relinquished: sequencer decides)",
-          published(f"{boiler_id}.enable"), access=Access.COMMAND, states=("disabled", "enabled"))
+          commanded(boiler.enable_device or boiler.id, "boiler_enable"), access=Access.COMMAND,
+          states=("disabled", "enabled"))
     return b.points
 
 
@@ -471,23 +486,25 @@ def _cylinder(n: int, cyl: CylinderConfig, maps: Mapping[str, RegisterMap]) -> l
         b.add(16, Kind.BINARY_INPUT, "immersion", "immersion heater on", reading(cyl.heat_pump or "",
               "immersion_active"), states=ON_OFF)
     b.add(17, Kind.MULTI_STATE_INPUT, "last_cycle_result", "last L8 cycle result",
-          published(f"{d}.last_cycle_result"), states=CYCLE_RESULTS)
-    b.add(18, Kind.DATETIME_VALUE, "last_cycle_time", "last L8 cycle time", published(f"{d}.last_cycle_time"))
-    b.add(30, Kind.BINARY_INPUT, "alarm_l8_failed", "L8 cycle failed alarm", published(f"{d}.alarm_l8_failed"),
-          states=("normal", "alarm"), alarm=Alarm())
+          supervisor(lambda s: CYCLE_RESULTS.index(s.cylinders[d].last_result) + 1.0), states=CYCLE_RESULTS)
+    b.add(18, Kind.DATETIME_VALUE, "last_cycle_time", "last L8 cycle time",
+          supervisor(lambda s: s.cylinders[d].last_time, keep=True))
+    b.add(30, Kind.BINARY_INPUT, "alarm_l8_failed", "L8 cycle failed alarm (until a cycle of the kind passes)",
+          supervisor(lambda s: float(s.cylinders[d].l8_alarm)), states=("normal", "alarm"), alarm=Alarm())
     return b.points
 
 
 def _plant(site: SiteConfig) -> list[Point]:
     b = _Block("plant", 0, site.site.name)
-    b.add(1, Kind.MULTI_STATE_INPUT, "sequencer_state", "sequencer state", published("plant.sequencer_state"),
-          states=MODES)
+    b.add(1, Kind.MULTI_STATE_INPUT, "sequencer_state", "sequencer state",
+          supervisor(lambda s: MODES.index(s.sequencer) + 1.0), states=MODES)
     if site.boilers:
         b.add(2, Kind.ANALOG_INPUT, "crossover_cop", f"{site.tariffs.crossover} crossover COP (the boiler is "
               "preferred below it)", crossover(site.tariffs, site.boilers[0].seasonal_efficiency),
               cov_increment=0.05)
     b.add(3, Kind.ANALOG_INPUT, "predicted_cop", "predicted COP of the lead heat pump (TP-12)",
-          published("plant.predicted_cop"), cov_increment=0.05)
+          supervisor(lambda s: round(s.predicted_cop, 2) if s.predicted_cop is not None else None),
+          cov_increment=0.05)
     b.add(5, Kind.MULTI_STATE_VALUE, "sequencer_mode", "sequencer mode (automatic, or a source forced)",
           constant(1.0), access=Access.COMMAND, states=("automatic", "hp_only", "boiler_only"), default=1.0,
           operator_offset=-1.0)
@@ -507,7 +524,7 @@ def build_points(site: SiteConfig, maps: Mapping[str, RegisterMap]) -> list[Poin
     for n, hp in enumerate(site.heat_pumps):
         points += _heat_pump(n, hp, maps[hp.id])
     for n, boiler in enumerate(site.boilers):
-        points += _boiler(n, boiler.id, boiler.name)
+        points += _boiler(n, boiler)
     for n, circuit in enumerate(site.heating_circuits):
         points += _circuit(n, circuit, site, maps)
     for n, cyl in enumerate(site.cylinders):

@@ -36,4 +36,8 @@ Operator inputs — keys the supervisor reads from :class:`app.control.operator.
   a command or relinquish resets the supervisor's minimum on/off timers (the unit's own protection stays)
 - ``{boiler}.enable`` 0 / 1 overrides the sequencer for that boiler
 - ``plant.sequencer_mode`` 0 automatic, 1 heat pump only, 2 boiler only (faults still hand over)
+
+Live values — each cycle's result carries the supervisor's status (:mod:`app.control.status`): sequencer
+state and reason, predicted and crossover COP, the tariff period, every machine's state, each cylinder's last
+DHW cycle (result and time) and the supervisor's alarms (``l8.{cylinder}``, ``secondary_return.{cylinder}``).
 """

@@ -24,6 +24,7 @@ from app.control.machines import DhwMachine, HeatPumpMachine, SequencerMachine, 
 from app.control.operator import OperatorInputs, OperatorValue
 from app.control.performance import PerformanceTable
 from app.control.schedule import CronSchedule
+from app.control.status import CylinderStatus, SupervisorStatus
 from app.devices.modbus import WriteResult
 from app.devices.plantio import PlantIO
 from app.snapshot import Commands, DeviceSnapshot, PlantSnapshot
@@ -42,10 +43,13 @@ FORCED_MODES = {1: seq.HP_ONLY, 2: seq.BOILER_ONLY}
 
 @dataclass
 class CycleResult:
+    """One control cycle: what was read, commanded and written, and the plant as the supervisor ran it."""
+
     snapshot: PlantSnapshot
     commands: Commands
     writes: list[WriteResult] = field(default_factory=list)
     samples: int = 0
+    status: SupervisorStatus | None = None
 
 
 CycleObserver = Callable[[CycleResult], Awaitable[None] | None]
@@ -101,6 +105,12 @@ class CylinderMemory:
     last_fired: dict[str, str] = field(default_factory=dict)      # schedule -> ISO time
     operator_edges: dict[str, float] = field(default_factory=dict)
     return_low: bool = False
+    last: tuple[str, str, datetime] | None = None  # the last cycle to finish: kind, passed | failed, when
+    failed: list[str] = field(default_factory=list)  # kinds failed and not passed since (the L8 alarm)
+
+    def status(self, state: str) -> CylinderStatus:
+        kind, result, ended = self.last if self.last is not None else (None, "none", None)
+        return CylinderStatus(state, kind, result, ended, tuple(self.failed), self.return_low)
 
 
 def _hp_status(device: DeviceSnapshot | None, with_power: bool) -> HeatPumpStatus:
@@ -178,7 +188,7 @@ class Supervisor:
             "summer_cutoff", "flow_setpoint_offset", "flow_setpoint", "room_setpoint", "setback_setpoint")}
         self._hp_ids = tuple(hp.id for hp in site.heat_pumps)
         self._enable_keys = {hp.id: f"{hp.id}.enable" for hp in site.heat_pumps}
-        self._boiler_keys = [(b.enable_device or b.id, f"{b.id}.enable") for b in site.boilers]
+        self._boiler_keys = [(b.id, b.enable_device or b.id, f"{b.id}.enable") for b in site.boilers]
         self._cylinder_keys = {c.id: CylinderKeys.of(c, site) for c in site.cylinders}
         self._hp_max_flow = max(hp.max_flow_temp_c for hp in site.heat_pumps)
         self._site_meter = next((m.id for m in site.meters if m.kind == "electricity" and m.measures == "site"), None)
@@ -188,6 +198,10 @@ class Supervisor:
         self._target: wc.RoomTarget | None = None  # the schedule's target, reused while it holds (its `until`)
         self._target_at: datetime | None = None
         self._restore(clock.now())
+        self._status_changed = True
+        self._hp_states: dict[str, str] = {}
+        self._cylinder_status: dict[str, CylinderStatus] = {}
+        self.status: SupervisorStatus | None = None  # the last cycle's (app.control.status)
         self.triggers = {c.id: self._triggers(c, clock.now()) for c in site.cylinders}
         self.schedule_times = {
             c.id: ({dhw.BOOST: c.legionella.boost_time, dhw.PASTEURISE: c.legionella.pasteurise_time},
@@ -197,7 +211,7 @@ class Supervisor:
     def _transition(self, t: Transition) -> None:
         self.historian.record_event(t.ts, "transition", t.machine, t.reason, from_state=t.from_state,
                                     to_state=t.to_state, data={"trigger": t.trigger})
-        self._dirty = True
+        self._dirty = self._status_changed = True
 
     def _event(self, ts: datetime, kind: str, source: str, reason: str, data: dict[str, Any] | None = None) -> None:
         self.historian.record_event(ts, kind, source, reason, data=data)
@@ -210,8 +224,22 @@ class Supervisor:
         self.l8.record_cycle(outcome.ended, cylinder, outcome.kind, outcome.passed, record["max_c"], **detail)
         self._event(outcome.ended, "l8_cycle", cylinder, f"{outcome.kind} {record['outcome']}: {outcome.reason}",
                     record)
+        memory = self.cyl_memory[cylinder]
+        memory.last = (outcome.kind, "passed" if outcome.passed else "failed", outcome.ended)
         if not outcome.passed:
-            self._event(outcome.ended, "alarm", cylinder, f"L8 {outcome.kind} failed: {outcome.reason}", record)
+            if outcome.kind not in memory.failed:
+                memory.failed.append(outcome.kind)
+            self._alarm(outcome.ended, f"l8.{cylinder}", True, f"L8 {outcome.kind} failed: {outcome.reason}", record)
+        elif outcome.kind in memory.failed:
+            memory.failed.remove(outcome.kind)
+            if not memory.failed:
+                self._alarm(outcome.ended, f"l8.{cylinder}", False, f"L8 {outcome.kind} passed: {outcome.reason}",
+                            record)
+        self._status_changed = True
+
+    def _alarm(self, ts: datetime, source: str, active: bool, reason: str, data: dict[str, Any] | None = None) -> None:
+        """An alarm raised or ended (``app.control.status`` names the supervisor's alarms)."""
+        self.historian.record_event(ts, "alarm", source, reason, to_state="active" if active else "normal", data=data)
 
     # -- persisted state ----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -226,7 +254,9 @@ class Supervisor:
                                  "since": m.since.isoformat() if m.since else None}
                            for hid, m in self.hp_memory.items()},
             "cylinders": {cid: {"state": self.cylinders[cid].state, "pending": m.pending,
-                                "cycle": m.cycle.to_state() if m.cycle else None, "last_fired": m.last_fired}
+                                "cycle": m.cycle.to_state() if m.cycle else None, "last_fired": m.last_fired,
+                                "last": [m.last[0], m.last[1], m.last[2].isoformat()] if m.last else None,
+                                "failed": m.failed, "return_low": m.return_low}
                           for cid, m in self.cyl_memory.items()},
         }
 
@@ -255,8 +285,11 @@ class Supervisor:
             if cid not in self.cyl_memory:
                 continue
             self.cylinders[cid].restore(saved["state"])
+            finished = saved.get("last")
             memory = CylinderMemory(pending=[tuple(p) for p in saved["pending"]],  # type: ignore[misc]
-                                    last_fired=dict(saved["last_fired"]))
+                                    last_fired=dict(saved["last_fired"]), return_low=bool(saved.get("return_low")),
+                                    last=(finished[0], finished[1], datetime.fromisoformat(finished[2]))
+                                    if finished else None, failed=list(saved.get("failed", [])))
             if saved["cycle"]:
                 memory.cycle = dhw.resume_cycle(dhw.DhwCycle.from_state(saved["cycle"]), now)
                 self._event(now, "interruption", cid, memory.cycle.interruptions[-1],
@@ -405,11 +438,20 @@ class Supervisor:
                                          hp.id in running, dhw_hp.get(hp.id), flow_sp, stage_reason, target,
                                          ops.get(self._enable_keys[hp.id]))
         boiler_on = decision.mode == seq.FAILSAFE or (decision.boiler_on and self.heating_on)
-        for device_id, key in self._boiler_keys:
+        boilers: dict[str, bool] = {}
+        for boiler_id, device_id, key in self._boiler_keys:
             forced_boiler = ops.get(key)
             on, why = ((forced_boiler.value >= 0.5, f"operator from {forced_boiler.source} at priority "
                         f"{forced_boiler.priority}") if forced_boiler is not None else (boiler_on, decision.reason))
             commands.set(device_id, "boiler_enable", 1.0 if on else 0.0, why)
+            boilers[boiler_id] = on
+        if self._status_changed:  # a machine moved or a DHW cycle ended: new (immutable) tables
+            self._hp_states = {hid: m.state for hid, m in self.heat_pumps.items()}
+            self._cylinder_status = {cid: m.status(self.cylinders[cid].state) for cid, m in self.cyl_memory.items()}
+            self._status_changed = False
+        self.status = SupervisorStatus(now, decision.mode, decision.reason, self.heating_on, flow_sp, lead, cop,
+                                       crossover.cop, crossover.basis, crossover.period, self._hp_states, boilers,
+                                       self._cylinder_status)
         self.last_ts = now
         every = SAVE_EVERY_S
         for memory in self.cyl_memory.values():
@@ -428,7 +470,7 @@ class Supervisor:
             samples, self._sampled_at = self.historian.record_snapshot(snapshot), snapshot.ts
         commands = self.decide(snapshot)
         writes = await self.plant.write(commands)
-        result = CycleResult(snapshot, commands, writes, samples)
+        result = CycleResult(snapshot, commands, writes, samples, self.status)
         for observer in self.observers:
             outcome = observer(result)
             if inspect.isawaitable(outcome):
@@ -643,8 +685,10 @@ class Supervisor:
         low = value is not None and value < cyl.legionella.secondary_return_min_c
         if low != memory.return_low:
             memory.return_low = low
+            self._dirty = self._status_changed = True
             if low:
-                self._event(now, "alarm", cyl.id, f"secondary return {value:.1f} °C below "
+                self._alarm(now, f"secondary_return.{cyl.id}", True, f"secondary return {value:.1f} °C below "
                             f"{cyl.legionella.secondary_return_min_c:g} °C (HSE L8)", {"value": value})
             else:
-                self._event(now, "alarm_cleared", cyl.id, "secondary return back in range")
+                self._alarm(now, f"secondary_return.{cyl.id}", False, "secondary return back in range",
+                            {"value": value})

@@ -12,10 +12,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.snapshot import Commands, DeviceSnapshot
 from app.telemetry.outbox import Message
+
+if TYPE_CHECKING:
+    from app.control.status import SupervisorStatus
 
 SCHEMA_VERSION = 1
 _NOT_IN_SEGMENT = re.compile(r"[^a-z0-9_.-]+")
@@ -73,6 +76,20 @@ class SiteTopics:
                 {"role": cmd.role, "value": cmd.value, "reason": cmd.reason, "outcome": outcome, "outcome_reason": why})
         return [Message(self.topic("commands", device), self.body(commands.ts, device=device, commands=cmds))
                 for device, cmds in per_device.items()]
+
+    def plant(self, status: SupervisorStatus) -> Message:
+        """``plant`` (retained): the plant as the supervisor ran it this cycle — the sequencer and the economics
+        behind it, each machine, the last DHW cycle of each cylinder, and the supervisor's alarms."""
+        cylinders = {cid: {"state": c.state, "last_cycle": c.last_cycle, "last_result": c.last_result,
+                           "last_time": iso(c.last_time) if c.last_time is not None else None,
+                           "failed": list(c.failed), "secondary_return_low": c.secondary_return_low}
+                     for cid, c in status.cylinders.items()}
+        return Message(self.topic("plant"), self.body(
+            status.ts, sequencer=status.sequencer, reason=status.reason, heating_on=status.heating_on,
+            flow_setpoint_c=status.flow_setpoint_c, lead=status.lead, predicted_cop=status.predicted_cop,
+            crossover_cop=status.crossover_cop, crossover_basis=status.crossover_basis,
+            tariff_period=status.tariff_period, heat_pumps=dict(status.heat_pumps), boilers=dict(status.boilers),
+            cylinders=cylinders, alarms=status.alarms()))
 
     def transition(self, ts: datetime, source: str, from_state: str | None, to_state: str | None, reason: str,
                    data: Mapping[str, Any] | None) -> Message:

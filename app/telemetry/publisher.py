@@ -1,5 +1,5 @@
-"""Site telemetry: each control cycle's readings and commands, and every alarm, state transition and L8 cycle
-outcome recorded in storage, queued in the outbox and published to MQTT.
+"""Site telemetry: each control cycle's readings, commands and plant status, and every alarm, state transition
+and L8 cycle outcome recorded in storage, queued in the outbox and published to MQTT.
 
 `Telemetry.observe` is a supervisor cycle observer. What other parts record in storage reaches the broker
 without them calling anything: an ``alarm`` event, a ``transition`` event, an L8 ``cycle`` record and
@@ -167,6 +167,8 @@ class Telemetry:
         snapshot = result.snapshot
         messages = [self.topics.readings(snapshot.ts, device) for device in snapshot.devices.values()]
         messages += self.topics.commands(result.commands, [(w.outcome, w.reason) for w in result.writes])
+        if result.status is not None:
+            messages.append(self.topics.plant(result.status))
         cursors: dict[str, str] = {}
         if self.feed is not None:
             stored, cursors = self.feed.collect(self.outbox)
