@@ -86,6 +86,7 @@ class CylinderKeys:
     times: tuple[tuple[str, str], ...]           # (cycle kind, operator key of its start time)
     pasteurise_day: str
     requests: tuple[tuple[str, str], ...]        # (cycle kind, operator key that starts one now)
+    schedule: tuple[dict[str, time], str]        # the site file's start times by kind, and pasteurisation day
 
     @classmethod
     def of(cls, cyl: CylinderConfig, site: SiteConfig) -> CylinderKeys:
@@ -95,7 +96,9 @@ class CylinderKeys:
                    f"{cyl.id}.storage_setpoint",
                    tuple((kind, f"{cyl.id}.{kind}_time") for kind in (dhw.BOOST, dhw.PASTEURISE)),
                    f"{cyl.id}.pasteurise_day",
-                   ((dhw.BOOST, f"{cyl.id}.boost"), (dhw.PASTEURISE, f"{cyl.id}.pasteurise_now")))
+                   ((dhw.BOOST, f"{cyl.id}.boost"), (dhw.PASTEURISE, f"{cyl.id}.pasteurise_now")),
+                   ({dhw.BOOST: cyl.legionella.boost_time, dhw.PASTEURISE: cyl.legionella.pasteurise_time},
+                    cyl.legionella.pasteurise_day))
 
 
 @dataclass
@@ -203,9 +206,7 @@ class Supervisor:
         self._cylinder_status: dict[str, CylinderStatus] = {}
         self.status: SupervisorStatus | None = None  # the last cycle's (app.control.status)
         self.triggers = {c.id: self._triggers(c, clock.now()) for c in site.cylinders}
-        self.schedule_times = {
-            c.id: ({dhw.BOOST: c.legionella.boost_time, dhw.PASTEURISE: c.legionella.pasteurise_time},
-                   c.legionella.pasteurise_day) for c in site.cylinders}
+        self.schedule_times = {cid: keys.schedule for cid, keys in self._cylinder_keys.items()}
 
     # -- records ------------------------------------------------------------------------------------------
     def _transition(self, t: Transition) -> None:
@@ -633,18 +634,21 @@ class Supervisor:
 
     def _schedule_cycles(self, cyl: CylinderConfig, now: datetime, memory: CylinderMemory, keys: CylinderKeys,
                          ops: dict[str, OperatorValue]) -> None:
-        regime = cyl.legionella
-        hours = {kind: _op(ops, key, -1.0) for kind, key in keys.times} if ops else {}
-        day = int(_op(ops, keys.pasteurise_day, 0)) if ops else 0
-        if ops and (any(v >= 0 for v in hours.values()) or 1 <= day <= 7):
-            minutes = {k: round(v * 60) for k, v in hours.items()}
-            default = {dhw.BOOST: regime.boost_time, dhw.PASTEURISE: regime.pasteurise_time}
-            wanted = {k: time(m // 60 % 24, m % 60) if m >= 0 else default[k] for k, m in minutes.items()}
-            weekday = wc.WEEKDAYS[day - 1] if 1 <= day <= 7 else regime.pasteurise_day
+        if ops or self.schedule_times[cyl.id] is not keys.schedule:  # commanded, or back from a command
+            times, weekday = keys.schedule
+            wanted = dict(times)
+            for kind, key in keys.times:
+                if (hours := _op(ops, key, -1.0)) >= 0:
+                    minutes = round(hours * 60)
+                    wanted[kind] = time(minutes // 60 % 24, minutes % 60)
+            day = int(_op(ops, keys.pasteurise_day, 0))
+            weekday = wc.WEEKDAYS[day - 1] if 1 <= day <= 7 else weekday
             if (wanted, weekday) != self.schedule_times[cyl.id]:
-                self.schedule_times[cyl.id] = (wanted, weekday)
+                relinquished = (wanted, weekday) == keys.schedule
+                self.schedule_times[cyl.id] = keys.schedule if relinquished else (wanted, weekday)
                 self.triggers[cyl.id] = self._triggers(cyl, now, wanted, weekday)
-                self._event(now, "operator", cyl.id, "DHW schedule changed",
+                self._event(now, "operator", cyl.id, "DHW schedule back to the site file's" if relinquished else
+                            "DHW schedule changed",
                             {**{k: v.isoformat() for k, v in wanted.items()}, "pasteurise_day": weekday})
         for kind, schedule in self.triggers[cyl.id].items():
             fired = schedule.due(now)
