@@ -136,8 +136,10 @@ def _economic_text(inp: SourceInputs) -> str:
 def _go(inp: SourceInputs, state: SourceState, mode: str, reason: str,
         shortfall: float | None = None) -> tuple[SourceDecision, SourceState]:
     """The decision for `mode` and the memory it leaves (the time in the mode counts from entering it)."""
-    since = state.since_s if mode == state.mode else inp.now_s
-    return SourceDecision(mode, reason, mode == BOILER_ONLY), SourceState(mode, since, shortfall)
+    decision = SourceDecision(mode, reason, mode == BOILER_ONLY)
+    if mode == state.mode:
+        return decision, state if shortfall == state.shortfall_since_s else SourceState(mode, state.since_s, shortfall)
+    return decision, SourceState(mode, inp.now_s, shortfall)
 
 
 def sequence_sources(inp: SourceInputs, state: SourceState,
@@ -201,7 +203,7 @@ def choose_lead(available: Sequence[str], run_hours: dict[str, float], current: 
     """The lead: the unit with the fewest run hours; the current lead keeps it until ahead by `rotation_h`."""
     if not available:
         return None
-    fewest = min(available, key=lambda u: (run_hours.get(u, 0.0), u))
+    fewest = available[0] if len(available) == 1 else min(available, key=lambda u: (run_hours.get(u, 0.0), u))
     if current in available and run_hours.get(current, 0.0) - run_hours.get(fewest, 0.0) < rotation_h:
         return current
     return fewest
@@ -242,6 +244,8 @@ def stage_heat_pumps(available: Sequence[str], run_hours: dict[str, float], capa
     running = tuple(order[:target])
     if state.lead is not None and lead != state.lead:
         reason += f"; lead rotated to {lead} (run hours {run_hours.get(lead, 0.0):.0f} h)"
+    if (running, lead, want_since, need) == (state.running, state.lead, state.want_since_s, state.wanted):
+        return state, reason  # nothing moved
     return StageState(running, lead, want_since, need), reason
 
 

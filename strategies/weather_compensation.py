@@ -155,7 +155,7 @@ def room_trim(state: TrimState, room_c: float | None, setpoint_c: float, dt_s: f
         if not saturated:
             integral = max(-limit, min(limit, grown))
     trim = max(-limit, min(limit, proportional + integral))
-    return trim, TrimState(integral)
+    return trim, state if integral == state.integral_k else TrimState(integral)
 
 
 # -- occupancy, setback, optimum start ---------------------------------------------------------------------
