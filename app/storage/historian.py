@@ -3,8 +3,9 @@ L8 records it appends to the hash-chained L8 log (:mod:`app.audit.log`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, insert, select
@@ -18,6 +19,7 @@ if TYPE_CHECKING:  # app.audit.log builds on app.storage.models
     from app.audit.log import L8Entry, L8Log
 
 SampleRow = tuple[datetime, str, float | None, str]
+_PARAM_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class Historian:
@@ -37,13 +39,35 @@ class Historian:
             self._l8 = L8Log(self.engine, self.site)
         return self._l8.append(entries)
 
+    @cached_property
+    def _sample_insert(self) -> tuple[str, Callable[[datetime], Any]]:
+        """The driver-level INSERT of one sample row, and the timestamp column's bind conversion."""
+        dialect = self.engine.dialect
+        mark = _PARAM_MARKS.get(dialect.paramstyle)
+        bind = Sample.__table__.c.ts.type.bind_processor(dialect)
+        if mark is None or bind is None:
+            raise RuntimeError(f"samples cannot be stored through the {dialect.driver} driver "
+                               f"(parameter style {dialect.paramstyle})")
+        return f"INSERT INTO samples (ts, site, point, value, quality) VALUES ({', '.join([mark] * 5)})", bind
+
     def record_samples(self, rows: Iterable[SampleRow]) -> int:
-        """Store (ts, point, value, quality) rows in one transaction; return how many."""
-        batch = [{"ts": ts, "site": self.site, "point": point, "value": value, "quality": quality}
-                 for ts, point, value, quality in rows]
+        """Store (ts, point, value, quality) rows in one transaction; return how many.
+
+        One DBAPI ``executemany`` of positional rows: each distinct timestamp goes through the column's bind
+        conversion once (a cycle's readings share a handful); values are passed as floats (or NULL).
+        """
+        sql, bind = self._sample_insert
+        bound: dict[datetime, Any] = {}
+        site = self.site
+        batch = []
+        for ts, point, value, quality in rows:
+            stored = bound.get(ts)
+            if stored is None:
+                stored = bound[ts] = bind(ts)
+            batch.append((stored, site, point, None if value is None else float(value), quality))
         if batch:
             with self.engine.begin() as conn:
-                conn.execute(insert(Sample), batch)
+                conn.exec_driver_sql(sql, batch)
         return len(batch)
 
     def record_snapshot(self, snapshot: PlantSnapshot) -> int:
