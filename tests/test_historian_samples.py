@@ -31,6 +31,7 @@ def cycle_rows() -> list[SampleRow]:
         (T0, "hp2.fault_code", None, "out_of_range"),
         (later, "hp1.flow_temp", 45.6, "good"),
         (T0 + timedelta(seconds=1), "hp1.return_temp", 39.0, "good"),
+        (T0 + timedelta(microseconds=1), "hp1.flow_temp", 45.7, "good"),  # on the second: no fraction
     ]
 
 

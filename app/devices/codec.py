@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
+from functools import cache
 
-from app.devices.registermap import Point
+from app.devices.registermap import REGISTER_COUNT, Point
 
 _FORMATS = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f"}
 _LIMITS = {"int16": (-32768, 32767), "uint16": (0, 65535), "int32": (-(2**31), 2**31 - 1),
@@ -20,13 +22,62 @@ class EncodeError(ValueError):
     """A value that cannot be represented in the point's register(s)."""
 
 
-def words_to_raw(words: list[int], data_type: str, byte_order: str = "big", word_order: str = "big") -> float:
+class BlockLayout:
+    """Where each point of one read sits in the reply, and how all their raw numbers come out of it at once.
+
+    For a register block the words are packed in the map's byte order, the two words of each 32-bit point
+    are swapped into high-word-first order where the map keeps the low word first, and one precompiled
+    ``struct`` format (pad bytes over the gaps) unpacks every point. A bit block picks its points' bits.
+    """
+
+    __slots__ = ("_bits", "_order", "_pack", "_swap", "_unpack")
+
+    def __init__(self, entries: Sequence[tuple[int, str]], count: int, byte_order: str = "big",
+                 word_order: str = "big") -> None:
+        """`entries`: (offset of the point's first word or bit in the block, data type), in any order;
+        `count`: words (or bits) in the block."""
+        ordered = sorted(range(len(entries)), key=lambda i: entries[i][0])
+        self._order = None if ordered == list(range(len(entries))) else [ordered.index(i) for i in
+                                                                         range(len(entries))]
+        bits = [entries[i][1] == "bit" for i in ordered]
+        if any(bits) != all(bits):
+            raise ValueError("a block holds either bits or registers, not both")
+        fmt, end, swap = ">", 0, list(range(count))
+        for i in ordered:
+            offset, data_type = entries[i]
+            size = REGISTER_COUNT[data_type]
+            if offset < end or offset + size > count:
+                raise ValueError(f"a {data_type} at offset {offset} overlaps another or lies outside the "
+                                 f"block of {count}")
+            if data_type != "bit":
+                fmt += "x" * (2 * (offset - end)) + _FORMATS[data_type]
+                if size == 2 and word_order != "big":
+                    swap[offset], swap[offset + 1] = offset + 1, offset
+            end = offset + size
+        self._bits = [entries[i][0] for i in ordered] if all(bits) else None
+        self._swap = None if swap == list(range(count)) else swap
+        self._pack = struct.Struct(f"{'>' if byte_order == 'big' else '<'}{count}H").pack
+        self._unpack = struct.Struct(fmt).unpack_from
+
+    def raws(self, words: Sequence[int]) -> tuple[float, ...]:
+        """The raw number of every entry, in the order the entries were given."""
+        if self._bits is not None:
+            values: Sequence[float] = [1.0 if words[i] else 0.0 for i in self._bits]
+        else:
+            if self._swap is not None:
+                words = [words[i] for i in self._swap]
+            values = self._unpack(self._pack(*words))
+        return tuple(values) if self._order is None else tuple(values[i] for i in self._order)
+
+
+@cache
+def _single(data_type: str, byte_order: str, word_order: str) -> BlockLayout:
+    return BlockLayout([(0, data_type)], REGISTER_COUNT[data_type], byte_order, word_order)
+
+
+def words_to_raw(words: Sequence[int], data_type: str, byte_order: str = "big", word_order: str = "big") -> float:
     """The raw number stored in `words` (one or two registers, lowest address first)."""
-    if data_type == "bit":
-        return float(1 if words[0] else 0)
-    ordered = list(words) if word_order == "big" else list(reversed(words))
-    data = b"".join(w.to_bytes(2, "big") if byte_order == "big" else w.to_bytes(2, "little") for w in ordered)
-    return struct.unpack(">" + _FORMATS[data_type], data)[0]
+    return _single(data_type, byte_order, word_order).raws(words)[0]
 
 
 def raw_to_words(raw: float, data_type: str, byte_order: str = "big", word_order: str = "big") -> list[int]:
@@ -44,15 +95,26 @@ def raw_to_words(raw: float, data_type: str, byte_order: str = "big", word_order
     return words if word_order == "big" else list(reversed(words))
 
 
-def raw_to_value(point: Point, raw: float) -> float:
-    """Engineering value of a raw register number: raw × scale + offset.
+class Scaling:
+    """A point's raw → engineering conversion: raw × scale + offset, decimal scales (0.1, 0.01) dividing by
+    their inverse so 528 × 0.1 reads 52.8, not 52.800000000000004."""
 
-    Decimal scales (0.1, 0.01) divide by their inverse so 528 × 0.1 reads 52.8, not 52.800000000000004.
-    """
-    inverse = 1 / point.scale
-    if abs(point.scale) < 1 and abs(inverse - round(inverse)) < 1e-9:
-        return raw / round(inverse) + point.offset
-    return raw * point.scale + point.offset
+    __slots__ = ("divisor", "offset", "scale")
+
+    def __init__(self, point: Point) -> None:
+        inverse = 1 / point.scale
+        decimal = abs(point.scale) < 1 and abs(inverse - round(inverse)) < 1e-9
+        self.divisor = round(inverse) if decimal else None
+        self.scale = point.scale
+        self.offset = point.offset
+
+    def value(self, raw: float) -> float:
+        return raw / self.divisor + self.offset if self.divisor is not None else raw * self.scale + self.offset
+
+
+def raw_to_value(point: Point, raw: float) -> float:
+    """Engineering value of a raw register number: raw × scale + offset (see :class:`Scaling`)."""
+    return Scaling(point).value(raw)
 
 
 def value_to_raw(point: Point, value: float) -> float:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -58,13 +58,22 @@ class EventRecorder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ReadBlock:
-    """One read request: a register table, a start address, the points it covers and how often it is read."""
+    """One read request: a register table, a start address, the points it covers, how often it is read, and
+    where each point's raw number sits in the reply."""
 
     table: Table
     start: int
     count: int
     points: tuple[Point, ...]
+    layout: codec.BlockLayout
     interval_s: float | None = None
+
+    @classmethod
+    def of(cls, regmap: RegisterMap, table: Table, start: int, count: int, points: tuple[Point, ...],
+           interval_s: float | None) -> ReadBlock:
+        entries = [(regmap.wire_address(p)[1] - start, p.data_type) for p in points]
+        return cls(table, start, count, points, codec.BlockLayout(entries, count, *regmap.orders(for_write=False)),
+                   interval_s)
 
     @property
     def span(self) -> tuple[Table, int, int]:
@@ -118,6 +127,33 @@ def write_refusal(point: Point, value: float, low: float | None, high: float | N
     return None
 
 
+class PointDecoder:
+    """One point's reading from its raw register number, the map's checks worked out once: sentinels,
+    enum states, scaling, the site's calibration offset and the plausible range. A bad reading never
+    becomes a number."""
+
+    __slots__ = ("calibration", "high", "low", "scaling", "sentinels", "states", "unit")
+
+    def __init__(self, point: Point, calibration: float = 0.0) -> None:
+        self.unit = point.unit
+        self.sentinels = frozenset(point.sentinels)
+        self.states = frozenset(point.enum) if point.enum is not None else None
+        self.scaling = codec.Scaling(point)
+        self.calibration = calibration
+        self.low, self.high = point.min, point.max
+
+    def reading(self, raw: float, ts: datetime) -> Reading:
+        """Sentinel, non-finite float, unknown enum state or out-of-range value: a reading without a number."""
+        if raw in self.sentinels or (isinstance(raw, float) and not math.isfinite(raw)):
+            return Reading(None, self.unit, Quality.SENTINEL, ts)
+        if self.states is not None and int(raw) not in self.states:
+            return Reading(None, self.unit, Quality.OUT_OF_RANGE, ts)
+        value = self.scaling.value(raw) + self.calibration
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            return Reading(None, self.unit, Quality.OUT_OF_RANGE, ts)
+        return Reading(value, self.unit, Quality.GOOD, ts)
+
+
 def role_names(regmap: RegisterMap) -> dict[str, str]:
     """Role key -> point name: ``flow_temp`` for a single or index-0 point, ``dhw_temp.1`` for index 1."""
     return {p.role.value if not p.index else f"{p.role.value}.{p.index}": p.name
@@ -142,9 +178,9 @@ def plan_reads(regmap: RegisterMap) -> list[ReadBlock]:
                 end = new_end
                 members.append(point)
             else:
-                blocks.append(ReadBlock(table, start, end - start, tuple(members), interval))
+                blocks.append(ReadBlock.of(regmap, table, start, end - start, tuple(members), interval))
                 start, end, members = addr, addr + point.count, [point]
-        blocks.append(ReadBlock(table, start, end - start, tuple(members), interval))
+        blocks.append(ReadBlock.of(regmap, table, start, end - start, tuple(members), interval))
     return blocks
 
 
@@ -155,7 +191,7 @@ def split_block(regmap: RegisterMap, block: ReadBlock) -> list[ReadBlock]:
     for members in (block.points[:half], block.points[half:]):
         first = regmap.wire_address(members[0])[1]
         last = max(regmap.wire_address(p)[1] + p.count for p in members)
-        out.append(ReadBlock(block.table, first, last - first, members, block.interval_s))
+        out.append(ReadBlock.of(regmap, block.table, first, last - first, members, block.interval_s))
     return out
 
 
@@ -245,6 +281,7 @@ class ModbusDevice:
         self._released = False
         self._roles = role_names(regmap)
         self._orders_read = regmap.orders(for_write=False)
+        self._decoders = {p.name: PointDecoder(p, self.calibration.get(p.name, 0.0)) for p in regmap.points}
 
     @property
     def unit(self) -> int:
@@ -294,14 +331,13 @@ class ModbusDevice:
         try:
             for block in list(self.blocks):
                 if block.interval_s is not None and now < self._due.get(block.span, -math.inf):
-                    readings.update(self._cached(block, ts))
+                    readings.update(self._cached(block.points, ts))
                     continue
                 fresh = await self._read_block(block, ts)
                 if block.interval_s is not None:
                     refused = [p for p in block.points if fresh[p.name].quality is Quality.COMM_ERROR]
                     if refused:  # a slow value the device would not give now: the last one while young enough
-                        fresh.update(self._cached(ReadBlock(block.table, block.start, block.count, tuple(refused)),
-                                                  ts))
+                        fresh.update(self._cached(refused, ts))
                     else:
                         self._due[block.span] = now + block.interval_s
                 self.last.update({name: r for name, r in fresh.items() if r.quality is not Quality.STALE})
@@ -315,9 +351,9 @@ class ModbusDevice:
             await self._beat(now)
         return DeviceSnapshot(self.device_id, readings=readings, comms_ok=True, roles=self._roles)
 
-    def _cached(self, block: ReadBlock, ts: datetime) -> dict[str, Reading]:
+    def _cached(self, points: Iterable[Point], ts: datetime) -> dict[str, Reading]:
         out = {}
-        for point in block.points:
+        for point in points:
             reading = self.last.get(point.name)
             allowed = point.allowed_age_s
             if reading is None or (allowed is not None and (ts - reading.ts).total_seconds() > allowed):
@@ -378,23 +414,17 @@ class ModbusDevice:
             for half in halves:
                 out.update(await self._read_block(half, ts))
             return out
-        out = {}
-        for point in block.points:
-            offset = self.map.wire_address(point)[1] - block.start
-            out[point.name] = self.decode(point, words[offset:offset + point.count], ts)
-        return out
+        return self.decode_block(block, words, ts)
+
+    def decode_block(self, block: ReadBlock, words: list[int], ts: datetime) -> dict[str, Reading]:
+        """Readings of every point of `block` from the words (or bits) of its reply, all unpacked at once."""
+        decoders = self._decoders
+        return {point.name: decoders[point.name].reading(raw, ts)
+                for point, raw in zip(block.points, block.layout.raws(words), strict=True)}
 
     def decode(self, point: Point, words: list[int], ts: datetime) -> Reading:
         """A reading with quality: sentinel, out-of-range and unknown enum states are not numbers."""
-        raw, value = codec.decode(point, words, *self._orders_read)
-        if raw in point.sentinels or (isinstance(raw, float) and not math.isfinite(raw)):
-            return Reading(None, point.unit, Quality.SENTINEL, ts)
-        if point.enum is not None and int(raw) not in point.enum:
-            return Reading(None, point.unit, Quality.OUT_OF_RANGE, ts)
-        value += self.calibration.get(point.name, 0.0)
-        if (point.min is not None and value < point.min) or (point.max is not None and value > point.max):
-            return Reading(None, point.unit, Quality.OUT_OF_RANGE, ts)
-        return Reading(value, point.unit, Quality.GOOD, ts)
+        return self._decoders[point.name].reading(codec.words_to_raw(words, point.data_type, *self._orders_read), ts)
 
     @staticmethod
     def _derive(derived: Derived, readings: dict[str, Reading], ts: datetime) -> Reading:

@@ -44,7 +44,7 @@ class Historian:
         """The driver-level INSERT of one sample row, and the timestamp column's bind conversion."""
         dialect = self.engine.dialect
         mark = _PARAM_MARKS.get(dialect.paramstyle)
-        bind = Sample.__table__.c.ts.type.bind_processor(dialect)
+        bind = Sample.__table__.c.ts.type.dialect_impl(dialect).bind_processor(dialect)
         if mark is None or bind is None:
             raise RuntimeError(f"samples cannot be stored through the {dialect.driver} driver "
                                f"(parameter style {dialect.paramstyle})")
