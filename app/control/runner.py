@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import socket
 from collections import Counter
@@ -89,6 +90,7 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
     if telemetry is not None:
         supervisor.observers.append(telemetry.observe)
     period = site.control.cycle_s
+    gc.freeze()  # what start-up built lasts the run: garbage collections need not walk it again
     began = clock.monotonic()
     try:
         while duration_s is None or clock.monotonic() - began < duration_s:

@@ -42,6 +42,8 @@ MAX_BITS_PER_READ = 2000
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
 COMM_ERRORS = (ModbusException, OSError, asyncio.TimeoutError)
+READ_METHODS = {Table.COIL: "read_coils", Table.DISCRETE: "read_discrete_inputs",
+                Table.INPUT: "read_input_registers", Table.HOLDING: "read_holding_registers"}
 
 
 class WriteRecorder(Protocol):
@@ -308,14 +310,12 @@ class ModbusDevice:
         return reply
 
     async def _read(self, table: Table, start: int, count: int) -> list[int]:
-        method = {Table.COIL: "read_coils", Table.DISCRETE: "read_discrete_inputs",
-                  Table.INPUT: "read_input_registers", Table.HOLDING: "read_holding_registers"}[table]
-        reply = await self._request(method, start, count=count)
+        reply = await self._request(READ_METHODS[table], start, count=count)
         if table.is_bit:
             return [int(b) for b in reply.bits[:count]]
         if len(reply.registers) != count:
             raise ModbusException(f"asked for {count} registers, got {len(reply.registers)}")
-        return list(reply.registers)
+        return reply.registers  # type: ignore[no-any-return]
 
     # -- reading ------------------------------------------------------------------------------------
     async def poll(self) -> DeviceSnapshot:

@@ -2,7 +2,9 @@
 
 The Modbus implementation talks to every configured device through its register map; the supervisor
 cannot tell it from an in-process simulated plant. Devices behind one connection (several unit ids on an
-RS-485 bus or a TCP gateway) share it; devices are polled concurrently.
+RS-485 bus or a TCP gateway) share it; devices are polled concurrently, at most ``max_concurrent_polls`` at
+once (a large estate does not open every poll at the same instant, and fewer half-finished polls are held in
+memory together). Devices of one register map share the loaded map.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Protocol
 from app.clock import Clock
 from app.config import RtuConnection, SiteConfig, TcpConnection
 from app.devices.modbus import EventRecorder, Link, ModbusDevice, WriteRecorder, WriteResult
-from app.devices.registermap import load_map, resolve_map_path
-from app.snapshot import Commands, PlantSnapshot
+from app.devices.registermap import RegisterMap, load_map, resolve_map_path
+from app.snapshot import Commands, DeviceSnapshot, PlantSnapshot
+
+MAX_CONCURRENT_POLLS = 200
 
 
 class PlantIO(Protocol):
@@ -32,10 +36,15 @@ class ModbusPlantIO:
     """Every Modbus device of a site (heat pumps, meters, I/O modules), each through its register map."""
 
     def __init__(self, site: SiteConfig, clock: Clock, recorder: WriteRecorder | None = None,
-                 site_dir: Path | None = None, events: EventRecorder | None = None) -> None:
+                 site_dir: Path | None = None, events: EventRecorder | None = None,
+                 max_concurrent_polls: int = MAX_CONCURRENT_POLLS) -> None:
+        if max_concurrent_polls < 1:
+            raise ValueError(f"max_concurrent_polls must be at least 1 (got {max_concurrent_polls})")
         self.clock = clock
+        self.max_concurrent_polls = max_concurrent_polls
         self.devices: dict[str, ModbusDevice] = {}
         self.links: dict[tuple[str, ...], Link] = {}
+        self._maps: dict[Path, RegisterMap] = {}
         for hp in site.heat_pumps:
             self._add(hp.id, hp.register_map, hp.connection, site_dir, recorder, events, hp.calibration)
         for meter in site.meters:
@@ -46,7 +55,8 @@ class ModbusPlantIO:
     def _add(self, device_id: str, map_name: str, connection: TcpConnection | RtuConnection, site_dir: Path | None,
              recorder: WriteRecorder | None, events: EventRecorder | None, calibration: dict[str, float] | None
              ) -> None:
-        regmap = load_map(resolve_map_path(map_name, site_dir))
+        path = resolve_map_path(map_name, site_dir)
+        regmap = self._maps.get(path) or self._maps.setdefault(path, load_map(path))
         key = Link.key(connection)
         link = self.links.setdefault(key, Link(connection, regmap.serial, device_id))
         self.devices[device_id] = ModbusDevice(device_id, regmap, connection, self.clock, recorder, calibration,
@@ -54,7 +64,13 @@ class ModbusPlantIO:
 
     async def read(self) -> PlantSnapshot:
         snapshot = PlantSnapshot(self.clock.now())
-        polled = await asyncio.gather(*(device.poll() for device in self.devices.values()))
+        slots = asyncio.Semaphore(self.max_concurrent_polls)
+
+        async def poll(device: ModbusDevice) -> DeviceSnapshot:
+            async with slots:
+                return await device.poll()
+
+        polled = await asyncio.gather(*(poll(device) for device in self.devices.values()))
         snapshot.devices = {device.device_id: device for device in polled}
         return snapshot
 
