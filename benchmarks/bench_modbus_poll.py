@@ -33,8 +33,10 @@ import statistics
 import tempfile
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
@@ -43,8 +45,10 @@ from app.config import SiteConfig, TcpConnection, load_site
 from app.devices.plantio import MAX_CONCURRENT_POLLS, ModbusPlantIO
 from app.devices.registermap import RegisterMap, load_map, resolve_map_path
 from app.paths import data_dir
+from app.snapshot import PlantSnapshot
 from app.storage.engine import make_engine, upgrade
-from app.storage.historian import Historian
+from app.storage.historian import Historian, snapshot_rows
+from app.storage.sample_writer import SampleWriter
 
 
 def free_ports(n: int) -> list[int]:
@@ -158,10 +162,11 @@ class Figures:
     cycles: list[float] = field(default_factory=list)
     polls: list[float] = field(default_factory=list)
     stores: list[float] = field(default_factory=list)
+    stored_after: list[float] = field(default_factory=list)
     poll_cpu: list[float] = field(default_factory=list)
-    store_cpu: list[float] = field(default_factory=list)
     samples: int = 0
     failures: int = 0
+    history_rows: int = 0
     cpu_share: float = 0.0
 
 
@@ -174,14 +179,29 @@ def estate(ports: list[int]) -> SiteConfig:
     return school.model_copy(update={"heat_pumps": pumps, "meters": [], "io_modules": []})
 
 
-async def poll_loop(ports: list[int], cycles: int, url: str, max_concurrent: int) -> Figures:
+def prefill(historian: Historian, snapshot: PlantSnapshot, seconds: int) -> int:
+    """Store `seconds` of history of the same points before the snapshot, one second (one commit) each."""
+    rows = list(snapshot_rows(snapshot))
+    return sum(historian.record_samples((snapshot.ts - timedelta(seconds=s), point, value, quality)
+                                        for _, point, value, quality in rows) for s in range(seconds, 0, -1))
+
+
+def committed(figures: Figures, polled_at: float, done: Future[int]) -> None:
+    figures.samples += done.result()
+    figures.stored_after.append(time.monotonic() - polled_at)
+
+
+async def poll_loop(ports: list[int], cycles: int, url: str, max_concurrent: int, storage: str,
+                    history_s: int) -> Figures:
     clock = RealClock()
     historian = Historian(make_engine(url), "bench")
     plant_io = ModbusPlantIO(estate(ports), clock, historian.record_write, events=historian.record_event,
                              max_concurrent_polls=max_concurrent)
     loop = asyncio.get_running_loop()
     figures = Figures()
-    await plant_io.read()  # connect everything and start the heartbeats first
+    first = await plant_io.read()  # connect everything and start the heartbeats first
+    figures.history_rows = await asyncio.to_thread(prefill, historian, first, history_s)
+    writer = SampleWriter(historian) if storage == "background" else None
     gc.freeze()  # as `hpsup run` does once started
     cpu0 = time.process_time()
     start = loop.time()
@@ -190,14 +210,18 @@ async def poll_loop(ports: list[int], cycles: int, url: str, max_concurrent: int
         snapshot = await plant_io.read()
         t1, c1 = loop.time(), time.process_time()
         figures.failures += sum(not d.comms_ok for d in snapshot.devices.values())
-        figures.samples += await asyncio.to_thread(historian.record_snapshot, snapshot)
-        t2, c2 = loop.time(), time.process_time()
-        figures.cycles.append(t2 - t0)
+        if writer is None:
+            figures.samples += await asyncio.to_thread(historian.record_snapshot, snapshot)
+            figures.stores.append(loop.time() - t1)
+            figures.stored_after.append(loop.time() - t0)
+        else:  # the loop's clock is time.monotonic: the writer thread notes when the samples are committed
+            writer.submit(snapshot).add_done_callback(partial(committed, figures, t0))
+        figures.cycles.append(loop.time() - t0)
         figures.polls.append(t1 - t0)
-        figures.stores.append(t2 - t1)
         figures.poll_cpu.append(c1 - c0)
-        figures.store_cpu.append(c2 - c1)
         await asyncio.sleep(max(0.0, start + (cycle + 1) * 1.0 - loop.time()))
+    if writer is not None:
+        await asyncio.to_thread(writer.close)
     figures.cpu_share = (time.process_time() - cpu0) / (loop.time() - start)
     await plant_io.close()
     return figures
@@ -208,7 +232,7 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
-def run(n: int, cycles: int, slave: str, max_concurrent: int) -> None:
+def run(n: int, cycles: int, slave: str, max_concurrent: int, storage: str, history_s: int) -> None:
     ports = free_ports(n)
     ctx = multiprocessing.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
@@ -220,23 +244,26 @@ def run(n: int, cycles: int, slave: str, max_concurrent: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(url)
-        f = asyncio.run(poll_loop(ports, cycles, url, max_concurrent))
+        f = asyncio.run(poll_loop(ports, cycles, url, max_concurrent, storage, history_s))
     load_after = os.getloadavg()[0]
     stop.set()
     server.join(30)
-    lines = [("cycle_p50", statistics.median(f.cycles) * 1000, "ms"), ("cycle_p99", p99(f.cycles) * 1000, "ms"),
-             ("poll_p50", statistics.median(f.polls) * 1000, "ms"), ("poll_p99", p99(f.polls) * 1000, "ms"),
-             ("store_p50", statistics.median(f.stores) * 1000, "ms"), ("store_p99", p99(f.stores) * 1000, "ms"),
-             ("reads_per_s", n * 3 * cycles / sum(f.polls), "reads/s"),
-             ("samples_stored", f.samples, "samples"), ("failed_polls", f.failures, "polls"),
-             ("driver_cpu", f.cpu_share * 100, "% of one core"),
-             ("driver_cpu_poll_p50", statistics.median(f.poll_cpu) * 1000, "ms"),
-             ("driver_cpu_store_p50", statistics.median(f.store_cpu) * 1000, "ms"),
-             ("driver_max_rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB")]
+    ms = 1000
+    lines = [("cycle_p50", statistics.median(f.cycles) * ms, "ms"), ("cycle_p99", p99(f.cycles) * ms, "ms"),
+             ("poll_p50", statistics.median(f.polls) * ms, "ms"), ("poll_p99", p99(f.polls) * ms, "ms")]
+    if f.stores:
+        lines += [("store_p50", statistics.median(f.stores) * ms, "ms"), ("store_p99", p99(f.stores) * ms, "ms")]
+    lines += [("stored_after_p50", statistics.median(f.stored_after) * ms, "ms"),
+              ("stored_after_p99", p99(f.stored_after) * ms, "ms"),
+              ("reads_per_s", n * 3 * cycles / sum(f.polls), "reads/s"),
+              ("samples_stored", f.samples, "samples"), ("history_before", f.history_rows, "samples"),
+              ("failed_polls", f.failures, "polls"), ("driver_cpu", f.cpu_share * 100, "% of one core"),
+              ("driver_cpu_per_poll_p50", statistics.median(f.poll_cpu) * ms, "ms"),
+              ("driver_max_rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB")]
     for name, value, unit in lines:
-        print(f"units_{n}_{name}: {value:.0f} {unit}")
-    print(f"units_{n}_load_avg_1min_before: {load_before:.2f} runnable")
-    print(f"units_{n}_load_avg_1min_after: {load_after:.2f} runnable")
+        print(f"units_{n}_{storage}_{name}: {value:.0f} {unit}")
+    print(f"units_{n}_{storage}_load_avg_1min_before: {load_before:.2f} runnable")
+    print(f"units_{n}_{storage}_load_avg_1min_after: {load_after:.2f} runnable")
 
 
 def main() -> None:
@@ -246,11 +273,17 @@ def main() -> None:
     parser.add_argument("--slave", choices=["image", "simulator"], default="image")
     parser.add_argument("--max-concurrent", type=int, default=MAX_CONCURRENT_POLLS,
                         help="units polled at once (the bound of ModbusPlantIO)")
+    parser.add_argument("--storage", choices=["inline", "background"], nargs="+", default=["inline"],
+                        help="inline: each cycle stores its samples before it ends (as hpsup run); background: a "
+                        "SampleWriter stores them while the next poll runs")
+    parser.add_argument("--history", type=int, default=0, metavar="SECONDS",
+                        help="samples of this many earlier cycles stored before measuring (a database in use)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     for n in args.units:
-        run(n, args.cycles, args.slave, args.max_concurrent)
+        for storage in args.storage:
+            run(n, args.cycles, args.slave, args.max_concurrent, storage, args.history)
 
 
 if __name__ == "__main__":

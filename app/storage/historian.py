@@ -3,7 +3,7 @@ L8 records it appends to the hash-chained L8 log (:mod:`app.audit.log`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,14 @@ if TYPE_CHECKING:  # app.audit.log builds on app.storage.models
 
 SampleRow = tuple[datetime, str, float | None, str]
 _PARAM_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def snapshot_rows(snapshot: PlantSnapshot) -> Iterator[SampleRow]:
+    """Every reading of a plant snapshot as a ``device.point`` sample row."""
+    for dev in snapshot.devices.values():
+        prefix = f"{dev.device_id}."
+        for name, r in dev.readings.items():
+            yield r.ts, prefix + name, r.value, r.quality.value
 
 
 class Historian:
@@ -72,11 +80,7 @@ class Historian:
 
     def record_snapshot(self, snapshot: PlantSnapshot) -> int:
         """Store every reading of a plant snapshot as ``device.point`` samples."""
-        return self.record_samples(
-            (r.ts, f"{dev.device_id}.{name}", r.value, r.quality.value)
-            for dev in snapshot.devices.values()
-            for name, r in dev.readings.items()
-        )
+        return self.record_samples(snapshot_rows(snapshot))
 
     def record_event(self, ts: datetime, kind: str, source: str, reason: str, *, from_state: str | None = None,
                      to_state: str | None = None, data: dict[str, Any] | None = None) -> None:
