@@ -154,7 +154,6 @@ def serve(ports: list[int], slave: str, ready: Event, stop: Event) -> None:
     asyncio.run(main())
 
 
-
 @dataclass
 class Figures:
     """What one run measured: per-cycle wall and CPU times (seconds) and totals."""
