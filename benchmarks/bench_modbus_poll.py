@@ -16,7 +16,13 @@ polling, the CPU of the driver process (share of one core over the run, and CPU 
 machine's load average before and after (it is shared: other work takes the cores too).
 Target: 1,000 units with p99 < 1 s on a 2-core machine.
 
+Samples go to a fresh SQLite file or PostgreSQL database (``--backend``), stored inline (the cycle ends when
+they are committed, as `hpsup run` stores them) or by a background `SampleWriter` while the next poll runs
+(``--storage``; then ``stored_after`` says how long after the poll began they were committed). ``--history``
+stores that many seconds of the same points first: storage slows as the samples table and its index grow.
+
 Run: python benchmarks/bench_modbus_poll.py [--units 10 100 1000] [--cycles 20] [--max-concurrent 200]
+        [--storage inline background] [--backend sqlite postgresql] [--history SECONDS]
 Prints ``name: value unit`` lines.
 """
 
@@ -32,13 +38,16 @@ import socket
 import statistics
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from multiprocessing.synchronize import Event
 from pathlib import Path
+
+from bench_historian_ingest import postgres_database
 
 from app.clock import RealClock
 from app.config import SiteConfig, TcpConnection, load_site
@@ -231,7 +240,21 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
-def run(n: int, cycles: int, slave: str, max_concurrent: int, storage: str, history_s: int) -> None:
+@contextmanager
+def database(backend: str) -> Iterator[str]:
+    """An empty database for one run: a SQLite file, or a PostgreSQL database of its own (dropped afterwards)."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    server = os.environ.get("HPSUP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    with postgres_database(server) as url:
+        if url is None:
+            raise SystemExit(f"PostgreSQL at {server} is not reachable")
+        yield url
+
+
+def run(n: int, cycles: int, slave: str, max_concurrent: int, storage: str, history_s: int, backend: str) -> None:
     ports = free_ports(n)
     ctx = multiprocessing.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
@@ -240,8 +263,7 @@ def run(n: int, cycles: int, slave: str, max_concurrent: int, storage: str, hist
     if not ready.wait(120):
         raise SystemExit("simulator did not start")
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+    with database(backend) as url:
         upgrade(url)
         f = asyncio.run(poll_loop(ports, cycles, url, max_concurrent, storage, history_s))
     load_after = os.getloadavg()[0]
@@ -260,9 +282,9 @@ def run(n: int, cycles: int, slave: str, max_concurrent: int, storage: str, hist
               ("driver_cpu_per_poll_p50", statistics.median(f.poll_cpu) * ms, "ms"),
               ("driver_max_rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB")]
     for name, value, unit in lines:
-        print(f"units_{n}_{storage}_{name}: {value:.0f} {unit}")
-    print(f"units_{n}_{storage}_load_avg_1min_before: {load_before:.2f} runnable")
-    print(f"units_{n}_{storage}_load_avg_1min_after: {load_after:.2f} runnable")
+        print(f"units_{n}_{backend}_{storage}_{name}: {value:.0f} {unit}")
+    print(f"units_{n}_{backend}_{storage}_load_avg_1min_before: {load_before:.2f} runnable")
+    print(f"units_{n}_{backend}_{storage}_load_avg_1min_after: {load_after:.2f} runnable")
 
 
 def main() -> None:
@@ -275,14 +297,18 @@ def main() -> None:
     parser.add_argument("--storage", choices=["inline", "background"], nargs="+", default=["inline"],
                         help="inline: each cycle stores its samples before it ends (as hpsup run); background: a "
                         "SampleWriter stores them while the next poll runs")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], nargs="+", default=["sqlite"],
+                        help="where samples go: a fresh SQLite file, or a fresh database on the PostgreSQL server "
+                        "named by HPSUP_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test)")
     parser.add_argument("--history", type=int, default=0, metavar="SECONDS",
                         help="samples of this many earlier cycles stored before measuring (a database in use)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     for n in args.units:
-        for storage in args.storage:
-            run(n, args.cycles, args.slave, args.max_concurrent, storage, args.history)
+        for backend in args.backend:
+            for storage in args.storage:
+                run(n, args.cycles, args.slave, args.max_concurrent, storage, args.history, backend)
 
 
 if __name__ == "__main__":
