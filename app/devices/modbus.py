@@ -2,6 +2,8 @@
 
 Reads are planned once per map (contiguous registers batched, gap-aware, at most the map's block size, slow
 points in their own blocks) and decoded into readings with quality; a bad reading never becomes a number.
+Each block's reply is unpacked in one go (its layout is worked out with the plan) and each point's checks
+(sentinels, enum states, scaling, calibration, range) are worked out once per device.
 A block the device refuses with "illegal data address" is split in halves until the refused registers are
 isolated, and the split is remembered. Writes go only to points the map marks writable, only inside their
 limits (refused, never clamped), only beyond the deadband, never more often than the map allows, after the
