@@ -1,10 +1,11 @@
 """The HSE L8 / HSG274 DHW regime: daily boost, weekly pasteurisation, immersion fallback, every outcome recorded.
 
 A cycle (``boost``, ``pasteurise``, or a ``reheat`` when the store falls below its setpoint) heats the
-cylinder with the heat pump first when the heat pump can reach the target — its maximum flow temperature
-less the coil approach — and hands over to the electric immersion when it cannot (or only after it has
-pre-heated as far as it can), when it is faulted or its comms are lost, when its window runs out, or when
-space heating needs it back for optimum start. A boost passes when the top sensor reaches the boost target;
+cylinder with the heat pump first, as far as it reaches — its maximum flow temperature less the coil
+approach, judged at the coil's zone (the lowest sensor: cold make-up water collects there) — and the
+electric immersion tops up the last kelvin the heat pump cannot give. The immersion also takes over when
+the heat pump is faulted or its comms are lost, when its window runs out, or when space heating needs it
+back for optimum start. A boost passes when the top sensor reaches the boost target;
 a pasteurisation passes when every cylinder sensor has held at least the pasteurisation target
 continuously for the hold time. A cycle not passed by its deadline fails. The outcome always carries: pass or
 fail, maximum temperature, minutes with every sensor at ≥ 60 °C, heat-pump and immersion energy, the
@@ -168,7 +169,6 @@ def _source(cycle: DhwCycle, inp: DhwInputs) -> tuple[str, str | None]:
     """Heat pump or immersion for this step, and the reason for a hand-over to the immersion."""
     if cycle.source == IMMERSION:
         return IMMERSION, cycle.handover
-    top = inp.temps[0] if inp.temps else None
     why = None
     if inp.hp_reach_c is None:
         why = "no heat pump serves this cylinder"
@@ -179,7 +179,8 @@ def _source(cycle: DhwCycle, inp: DhwInputs) -> tuple[str, str | None]:
     elif inp.now >= cycle.hp_deadline:
         why = f"heat pump did not reach {cycle.target_c:g} °C within its window"
     elif inp.hp_reach_c < cycle.target_c + (0.0 if cycle.kind != PASTEURISE else IMMERSION_HOLD_BAND_K):
-        if top is None or top >= inp.hp_reach_c - HP_REACH_MARGIN_K:
+        coil = inp.temps[-1] if inp.temps else None  # the lowest sensor: the coil's zone
+        if coil is None or coil >= inp.hp_reach_c - HP_REACH_MARGIN_K:
             why = (f"heat pump maximum flow reaches only {inp.hp_reach_c:.1f} °C in the cylinder "
                    f"(target {cycle.target_c:g} °C)")
     if why is None or not inp.has_immersion:

@@ -76,6 +76,16 @@ def crossover_at_rate(tariffs: TariffConfig, boiler_efficiency: float, rate_gbp_
                      f"electricity {label}£{rate_gbp_per_kwh:g}/kWh × η {boiler_efficiency:g} / gas £{gas:g}/kWh")
 
 
+def heat_pump_flow_c(flow_setpoint_c: float, return_c: float | None, capacity_kw: float,
+                     mcp_kw_per_k: float) -> float:
+    """The flow heat pumps running flat out make on the circuit: `flow_setpoint_c`, or — when their capacity
+    cannot lift the return that far (a cold circuit at the start of a preheat) — the return plus capacity /
+    (flow rate × cp). Full output asks them for this rather than a flow they cannot reach."""
+    if return_c is None or mcp_kw_per_k <= 0:
+        return flow_setpoint_c
+    return min(flow_setpoint_c, return_c + capacity_kw / mcp_kw_per_k)
+
+
 def in_peak_window(tariffs: TariffConfig, local: datetime) -> str | None:
     """The name of the peak period in force (a time-of-use rate above the standard rate), else None."""
     rate, period = electricity_rate(tariffs, local)

@@ -55,9 +55,11 @@ def test_a_cycle_carries_the_sequencer_the_economics_and_every_machine(
     peak = rig.step(7 * 60 - 1).status  # 17:00, the peak band
     assert peak is not None and peak.tariff_period == "peak"
     assert peak.crossover_cop == pytest.approx(tariffs.electricity.periods[0].rate_gbp_per_kwh * 0.88 / gas)
-    fault = rig.step(**FAULT).status
+    fault = rig.step(**FAULT).status  # setback, the room warm: the boiler leads but nothing calls for heat
     assert fault is not None and (fault.sequencer, fault.heat_pumps, fault.boilers) == (
-        "boiler_only", {"hp1": "fault"}, {"boiler1": True})
+        "boiler_only", {"hp1": "fault"}, {"boiler1": False})
+    cold = rig.step(room_temp=15.0).status  # below the 16 °C setback: the setback thermostat calls
+    assert cold is not None and (cold.sequencer, cold.boilers) == ("boiler_only", {"boiler1": True})
     assert st.heat_pumps == {"hp1": "heating"}  # a status already handed out does not change
 
 

@@ -15,6 +15,7 @@ from strategies.dhw_legionella import (
     HEAT_PUMP,
     IMMERSION,
     PASTEURISE,
+    REHEAT,
     DhwCycle,
     DhwInputs,
     heat_pump_reach_c,
@@ -67,14 +68,31 @@ def test_immersion_takes_over_when_the_heat_pump_window_runs_out() -> None:
     assert outcome.immersion_kwh == pytest.approx(9.0)
 
 
-def test_a_heat_pump_whose_maximum_flow_is_too_low_preheats_then_hands_over() -> None:
+def test_a_heat_pump_whose_maximum_flow_is_too_low_heats_as_far_as_it_reaches_then_hands_over() -> None:
+    """The coil's zone (the lowest sensor) decides: the heat pump works while it is below its reach."""
     reach = heat_pump_reach_c(60.0, CYL)
     assert reach == 55.0
     cycle = start_cycle(BOOST, T0, CYL, 62.0, "boost", at(0, [45.0, 40.0], hp_reach_c=reach))
     assert cycle.source == HEAT_PUMP  # it can still do most of the work
     cycle, intent, _ = step_cycle(cycle, at(20, [54.2, 50.0], hp_reach_c=reach), 60)
-    assert intent.immersion_on and "reaches only 55.0" in intent.reason
+    assert intent.hp_dhw and not intent.immersion_on  # the top is near its reach, the coil's zone is not
+    cycle, intent, _ = step_cycle(cycle, at(40, [56.0, 54.2], hp_reach_c=reach), 60)
+    assert intent.immersion_on and not intent.hp_dhw and "reaches only 55.0" in intent.reason
+    cycle, intent, outcome = step_cycle(cycle, at(60, [61.6, 60.0], hp_reach_c=reach), 60)
+    assert outcome is not None and outcome.passed and outcome.sources == (HEAT_PUMP, IMMERSION)
     hot = start_cycle(BOOST, T0, CYL, 62.0, "boost", at(0, [58.0, 57.0], hp_reach_c=reach))
+    assert hot.source == IMMERSION
+
+
+def test_a_reheat_of_a_hot_top_over_cold_make_up_water_starts_with_the_heat_pump() -> None:
+    """After a draw-off the top is still near 60 °C but cold mains water fills the bottom: the heat pump heats
+    that, and the immersion only tops up the last kelvin."""
+    reach = heat_pump_reach_c(60.0, CYL)
+    cycle = start_cycle(REHEAT, T0, CYL, 62.0, "top below 60", at(0, [59.8, 30.0], hp_reach_c=reach))
+    assert cycle.source == HEAT_PUMP and cycle.target_c == 62.0
+    cycle, intent, outcome = step_cycle(cycle, at(5, [59.9, 38.0], hp_reach_c=reach), 60)
+    assert intent.hp_dhw and outcome is None
+    hot = start_cycle(REHEAT, T0, CYL, 62.0, "top below 60", at(0, [59.8, 58.0], hp_reach_c=reach))
     assert hot.source == IMMERSION
 
 

@@ -24,6 +24,7 @@ from strategies.hybrid_sequencing import (
     crossover_cop,
     electrical_shed,
     electricity_rate,
+    heat_pump_flow_c,
     in_peak_window,
     sequence_sources,
     stage_heat_pumps,
@@ -169,3 +170,10 @@ def test_electrical_shed_counts_units_from_the_last_staged() -> None:
     assert electrical_shed(90.0, 100.0, [20.0]) == (0, "")
     n, why = electrical_shed(125.0, 100.0, [20.0, 15.0, 15.0])
     assert n == 2 and "125.0 kW" in why
+
+
+def test_flat_out_the_heat_pump_is_asked_for_the_flow_its_capacity_lifts_the_return_to() -> None:
+    assert heat_pump_flow_c(60.0, 20.0, 50.0, 4.0) == pytest.approx(32.5)   # a cold circuit: 20 + 50 / 4
+    assert heat_pump_flow_c(60.0, 50.0, 50.0, 4.0) == 60.0                  # warm: up to the setpoint
+    assert heat_pump_flow_c(60.0, None, 50.0, 4.0) == 60.0                  # no return reading
+    assert heat_pump_flow_c(60.0, 20.0, 50.0, 0.0) == 60.0

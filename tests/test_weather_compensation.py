@@ -22,19 +22,36 @@ from app.config import (
     load_site,
 )
 from strategies.weather_compensation import (
+    BOOST_BELOW_K,
+    LEARNING_GAIN,
+    MAX_FLOW_TO_MEAN_K,
+    OPTIMUM_START_TOLERANCE_K,
+    ROOM_HIGH_K,
+    SETBACK_DIFFERENTIAL_K,
+    OptimiserState,
+    PreheatRun,
+    RoomTarget,
     TrimState,
     curve_flow,
     designed_flow_return,
+    emitter_max_output_kw,
     emitter_output_kw,
     flow_setpoint,
+    full_output,
+    heating_demand_kw,
     heating_season,
+    learn_recovery,
     loss_coefficient_kw_per_k,
     next_occupancy_start,
     occupied,
+    preheat_flow_c,
     preheat_hours,
+    previous_occupancy_end,
+    recovery_kind,
     required_output_kw,
     room_target,
     room_trim,
+    setback_call,
 )
 
 SITE = load_site(EXAMPLES / "school.yaml")
@@ -178,17 +195,125 @@ def test_optimum_start_is_the_first_order_building_response() -> None:
 
 
 def test_room_target_switches_setback_preheat_occupied() -> None:
+    circuit = CIRCUIT.model_copy(update={"max_preheat_h": 3.0})
     sunday_night = datetime(2025, 1, 12, 22, 0)
-    target = room_target(CIRCUIT, SCHEDULE, sunday_night, 17.0, 5.0, 80.0)
-    assert (target.mode, target.setpoint_c) == ("setback", CIRCUIT.setback_room_c)
-    early = room_target(CIRCUIT, SCHEDULE, datetime(2025, 1, 13, 7, 0), 19.0, 5.0, 80.0)
+    target = room_target(circuit, SCHEDULE, sunday_night, 17.0, 5.0, 80.0)
+    assert (target.mode, target.setpoint_c) == ("setback", circuit.setback_room_c)
+    early = room_target(circuit, SCHEDULE, datetime(2025, 1, 13, 7, 0), 19.0, 5.0, 80.0)
     assert (early.mode, early.setpoint_c) == ("preheat", 21.0) and "optimum start" in early.reason
     # a nearly warm room with plenty of output starts later
-    assert room_target(CIRCUIT, SCHEDULE, datetime(2025, 1, 13, 7, 0), 20.99, 5.0, 1000.0).mode == "setback"
-    assert room_target(CIRCUIT, SCHEDULE, datetime(2025, 1, 13, 5, 0), 21.0, 5.0, 80.0).mode == "setback"
+    assert room_target(circuit, SCHEDULE, datetime(2025, 1, 13, 7, 0), 20.99, 5.0, 1000.0).mode == "setback"
+    assert room_target(circuit, SCHEDULE, datetime(2025, 1, 13, 5, 0), 21.0, 5.0, 80.0).mode == "setback"
     # never earlier than max_preheat_h, however cold
-    assert room_target(CIRCUIT, SCHEDULE, datetime(2025, 1, 13, 3, 0), 10.0, -10.0, 30.0).mode == "setback"
-    assert room_target(CIRCUIT, SCHEDULE, datetime(2025, 1, 13, 10, 0), 15.0, 5.0, 80.0).mode == "occupied"
+    assert room_target(circuit, SCHEDULE, datetime(2025, 1, 13, 3, 0), 10.0, -10.0, 30.0).mode == "setback"
+    assert room_target(circuit, SCHEDULE, datetime(2025, 1, 13, 4, 45), 10.0, -10.0, 30.0).mode == "preheat"
+    assert room_target(circuit, SCHEDULE, datetime(2025, 1, 13, 10, 0), 15.0, 5.0, 80.0).mode == "occupied"
+    # a tolerance: aiming within 0.5 K of the setpoint starts later than aiming at it
+    assert room_target(circuit, SCHEDULE, datetime(2025, 1, 13, 7, 0), 20.6, 5.0, 80.0).mode == "preheat"
+    assert room_target(circuit, SCHEDULE, datetime(2025, 1, 13, 7, 0), 20.6, 5.0, 80.0,
+                       tolerance_k=0.5).mode == "setback"
+
+
+MONDAY_0730 = datetime(2025, 1, 13, 7, 30)
+
+
+def test_a_recovery_after_a_weekend_is_told_from_one_after_a_night() -> None:
+    assert previous_occupancy_end(SCHEDULE, MONDAY_0730) == datetime(2025, 1, 10, 16, 30)  # Friday
+    assert previous_occupancy_end(SCHEDULE, datetime(2025, 1, 14, 7, 0)) == datetime(2025, 1, 13, 16, 30)
+    assert previous_occupancy_end(SCHEDULE, datetime(2025, 1, 13, 16, 30)) == datetime(2025, 1, 13, 16, 30)
+    assert recovery_kind(SCHEDULE, MONDAY_0730) == 1
+    assert recovery_kind(SCHEDULE, datetime(2025, 1, 14, 7, 30)) == 0
+    never = ScheduleConfig(days={})
+    assert previous_occupancy_end(never, MONDAY_0730) is None and recovery_kind(never, MONDAY_0730) == 1
+
+
+def _steady(room: float, outdoor: float) -> float:
+    return outdoor + float(emitter_max_output_kw(CIRCUIT, room)) / loss_coefficient_kw_per_k(CIRCUIT)
+
+
+def test_optimum_start_learns_the_time_constant_that_explains_each_recovery() -> None:
+    """A preheat from 16 °C that reaches 20.5 °C in 4 h teaches τ = 4 / ln((T_ss − 16) / (T_ss − 20.5)),
+    blended into that recovery kind's with the learning gain; the other kind keeps the circuit's."""
+    start = MONDAY_0730 - timedelta(hours=5)
+    preheat = RoomTarget(21.0, False, "preheat", "optimum start", MONDAY_0730, kind=1)
+    state = learn_recovery(OptimiserState(), CIRCUIT, preheat, start, 16.0, 5.0)
+    assert state.run == PreheatRun(start, 16.0, _steady(16.0, 5.0), 1) and state.time_constants_h == ()
+    state = learn_recovery(state, CIRCUIT, preheat, start + timedelta(hours=2), 19.0, 5.0)
+    assert state.run is not None and state.run.reached is None
+    reached_at = start + timedelta(hours=4)
+    state = learn_recovery(state, CIRCUIT, preheat, reached_at, 21.0 - OPTIMUM_START_TOLERANCE_K, 5.0)
+    assert state.run is not None and state.run.reached == reached_at
+    state = learn_recovery(state, CIRCUIT, preheat, reached_at + timedelta(minutes=30), 20.0, 5.0)  # dips: noted once
+    assert state.run is not None and state.run.reached == reached_at
+    occupied_now = RoomTarget(21.0, True, "occupied", "occupied by schedule", MONDAY_0730 + timedelta(hours=9))
+    learned = learn_recovery(state, CIRCUIT, occupied_now, MONDAY_0730, 20.8, 5.0)
+    steady = _steady(16.0, 5.0)
+    observed = 4.0 / math.log((steady - 16.0) / (steady - (21.0 - OPTIMUM_START_TOLERANCE_K)))
+    base = CIRCUIT.building_time_constant_h
+    assert learned.run is None
+    assert learned.time_constants_h == pytest.approx((base, base + LEARNING_GAIN * (observed - base)))
+    assert learned.time_constant_h(CIRCUIT, 1) < base and learned.time_constant_h(CIRCUIT, 0) == base
+    # a recovery that did not get there is learned from the room at occupancy; one that hardly lifted it is not
+    late = learn_recovery(OptimiserState(), CIRCUIT, preheat, start, 16.0, 5.0)
+    late = learn_recovery(late, CIRCUIT, occupied_now, MONDAY_0730, 18.0, 5.0)
+    expect = 5.0 / math.log((steady - 16.0) / (steady - 18.0))
+    assert late.time_constants_h[1] == pytest.approx(base + LEARNING_GAIN * (expect - base))
+    flat = learn_recovery(OptimiserState(), CIRCUIT, preheat, start, 16.0, 5.0)
+    flat = learn_recovery(flat, CIRCUIT, occupied_now, MONDAY_0730, 16.5, 5.0)
+    assert flat == OptimiserState()
+
+
+def test_a_learned_faster_building_starts_later_and_a_begun_preheat_holds_until_occupancy() -> None:
+    slow = room_target(CIRCUIT, SCHEDULE, MONDAY_0730 - timedelta(hours=6), 16.0, 5.0)
+    assert slow.mode == "preheat" and slow.kind == 1   # the circuit's 40 h: a long preheat
+    fast = OptimiserState((5.0, 5.0))
+    hours = preheat_hours(16.0, 21.0, 5.0, loss_coefficient_kw_per_k(CIRCUIT),
+                          float(emitter_max_output_kw(CIRCUIT, 16.0)), 5.0)
+    assert room_target(CIRCUIT, SCHEDULE, MONDAY_0730 - timedelta(hours=hours + 0.1), 16.0, 5.0,
+                       optimiser=fast).mode == "setback"
+    assert room_target(CIRCUIT, SCHEDULE, MONDAY_0730 - timedelta(hours=hours - 0.1), 16.0, 5.0,
+                       optimiser=fast).mode == "preheat"
+    begun = OptimiserState((5.0, 5.0), PreheatRun(MONDAY_0730 - timedelta(hours=3), 16.0, 30.0, 1))
+    held = room_target(CIRCUIT, SCHEDULE, MONDAY_0730 - timedelta(hours=1), 22.0, 15.0, optimiser=begun)
+    assert (held.mode, held.until, held.kind) == ("preheat", MONDAY_0730, 1) and "since" in held.reason
+
+
+def test_heating_demand_counts_a_cooled_fabric_and_the_room_thermostat() -> None:
+    occupied_target = RoomTarget(21.0, True, "occupied", "occupied by schedule")
+    steady = float(required_output_kw(CIRCUIT, 5.0, 21.0, True))
+    assert heating_demand_kw(CIRCUIT, 5.0, occupied_target, 21.0, 40.0) == pytest.approx(steady)
+    assert heating_demand_kw(CIRCUIT, 5.0, occupied_target, None, 40.0) == pytest.approx(steady)
+    # mild and occupied: the gains cover the steady state, but a room below the tolerance still takes heat
+    assert heating_demand_kw(CIRCUIT, 14.0, occupied_target, 20.8, 35.0) == 0.0
+    cold = heating_demand_kw(CIRCUIT, 14.0, occupied_target, 19.5, 35.0)
+    assert cold == pytest.approx(float(emitter_output_kw(CIRCUIT, 35.0 - MAX_FLOW_TO_MEAN_K, 19.5))) and cold > 0
+    assert heating_demand_kw(CIRCUIT, 0.0, occupied_target, 21.0 + ROOM_HIGH_K + 0.1, 50.0) == 0.0
+    # setback: the reduced curve's need whatever the room
+    setback = RoomTarget(16.0, False, "setback", "unoccupied: setback")
+    assert heating_demand_kw(CIRCUIT, 5.0, setback, 20.0, 30.0) == pytest.approx(
+        float(required_output_kw(CIRCUIT, 5.0, 16.0, False)))
+
+
+def test_full_output_until_the_preheat_gets_there_and_below_the_comfort_band() -> None:
+    preheat = RoomTarget(21.0, False, "preheat", "optimum start")
+    occupied_target = RoomTarget(21.0, True, "occupied", "occupied by schedule")
+    setback = RoomTarget(16.0, False, "setback", "unoccupied: setback")
+    assert full_output(preheat, 18.0, False, reached=False)
+    assert not full_output(preheat, 18.0, False, reached=True)   # got there once: the curve holds it
+    assert not full_output(preheat, 21.0 - OPTIMUM_START_TOLERANCE_K, False, reached=False)
+    assert not full_output(setback, 10.0, True, reached=False) and not full_output(preheat, None, True, False)
+    band = 21.0 - BOOST_BELOW_K
+    assert full_output(occupied_target, band - 0.1, False, reached=False)
+    assert not full_output(occupied_target, band + 0.1, False, reached=False)
+    assert full_output(occupied_target, band + 0.1, True, reached=False)   # boosting carries on to the tolerance
+    assert not full_output(occupied_target, 21.0 - OPTIMUM_START_TOLERANCE_K, True, reached=False)
+    assert preheat_flow_c(CIRCUIT) == CIRCUIT.max_flow_c and preheat_flow_c(CIRCUIT, 55.0) == 55.0
+
+
+def test_setback_thermostat_calls_below_the_setpoint_and_stops_a_differential_above() -> None:
+    assert setback_call(15.9, 16.0, False) and not setback_call(16.5, 16.0, False)
+    assert setback_call(16.5, 16.0, True) and not setback_call(16.0 + SETBACK_DIFFERENTIAL_K, 16.0, True)
+    assert setback_call(None, 16.0, False)
 
 
 def test_required_output_counts_gains_only_when_occupied() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -179,7 +179,10 @@ class Supervisor:
         self.source_state = seq.SourceState()
         self.stage_state = seq.StageState()
         self.trim_state = wc.TrimState()
+        self.optimiser = wc.OptimiserState()
         self.heating_on = True
+        self.setback_calling = False
+        self.boosting = False
         self.last_ts: datetime | None = None
         self._saved_at: datetime | None = None
         self._dirty = False
@@ -194,6 +197,7 @@ class Supervisor:
         self._boiler_keys = [(b.id, b.enable_device or b.id, f"{b.id}.enable") for b in site.boilers]
         self._cylinder_keys = {c.id: CylinderKeys.of(c, site) for c in site.cylinders}
         self._hp_max_flow = max(hp.max_flow_temp_c for hp in site.heat_pumps)
+        self._circuit_mcp = wc.design_mcp_kw_per_k(self.circuit)
         self._site_meter = next((m.id for m in site.meters if m.kind == "electricity" and m.measures == "site"), None)
         self._with_power = site.sequencing.site_kw_limit is not None and self._site_meter is not None
         self._room_roles: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {}  # device -> (its roles, room ones)
@@ -249,6 +253,7 @@ class Supervisor:
             "ts": self.last_ts.isoformat() if self.last_ts else None,
             "heating_on": self.heating_on,
             "trim_k": self.trim_state.integral_k,
+            "optimiser_tau_h": list(self.optimiser.time_constants_h),
             "sequencer": {"state": self.sequencer.state, "since": self.source_state.since_s},
             "stage": {"running": list(self.stage_state.running), "lead": self.stage_state.lead},
             "heat_pumps": {hid: {"state": self.heat_pumps[hid].state, "enable": m.enable, "run_h": m.run_h,
@@ -271,6 +276,7 @@ class Supervisor:
             return
         self.heating_on = bool(stored.get("heating_on", True))
         self.trim_state = wc.TrimState(float(stored.get("trim_k", 0.0)))
+        self.optimiser = wc.OptimiserState(tuple(float(t) for t in stored.get("optimiser_tau_h", ())))
         self.sequencer.restore(stored["sequencer"]["state"])
         self.source_state = seq.SourceState(self.sequencer.state, float(stored["sequencer"]["since"]))
         self.stage_state = seq.StageState(tuple(stored["stage"]["running"]), stored["stage"]["lead"])
@@ -346,7 +352,20 @@ class Supervisor:
         if outdoor is not None:
             self.heating_on = wc.heating_season(outdoor, self.heating_on, cutoff, circuit.summer_hysteresis_k)
         room = self._room_temperature(snapshot)
-        target = self._room_target(local, room, outdoor if outdoor is not None else circuit.design_outdoor_c, ops)
+        outdoor_or_design = outdoor if outdoor is not None else circuit.design_outdoor_c
+        target = self._room_target(local, room, outdoor_or_design, ops)
+        run = self.optimiser.run
+        if target.mode == "occupied" and run is not None and run.reached is None:
+            self.boosting = True  # the preheat has not got there: it carries on into the occupied period
+        if self.heating_on:  # a recovery is watched and learned from only while there is heating
+            self.optimiser = wc.learn_recovery(self.optimiser, circuit, target, local, room, outdoor_or_design)
+            run = self.optimiser.run
+        full = wc.full_output(target, room, self.boosting, run is not None and run.reached is not None)
+        self.boosting = full and target.occupied
+        if target.mode == "setback":
+            self.setback_calling = wc.setback_call(room, target.setpoint_c, self.setback_calling)
+        # any source may heat; unoccupied, only below the setback setpoint (the heat pumps' reduced curve apart)
+        space_call = self.heating_on and (target.mode != "setback" or self.setback_calling)
         trim, self.trim_state = wc.room_trim(self.trim_state, room, target.setpoint_c, dt_s, circuit.room_trim,
                                              integrate=target.occupied and self.heating_on)
         offset = max(-FLOW_OFFSET_LIMIT_K, min(FLOW_OFFSET_LIMIT_K, _op(ops, keys["flow_setpoint_offset"], 0)))
@@ -356,11 +375,11 @@ class Supervisor:
             flow_sp = circuit.min_flow_c
         elif override is not None:
             flow_sp = min(max(override.value, circuit.min_flow_c), circuit.max_flow_c, hp_max)
+        elif full:
+            flow_sp = wc.preheat_flow_c(circuit, hp_max)
         else:
             flow_sp = wc.flow_setpoint(circuit, outdoor, max_flow_c=hp_max, room_setpoint_c=target.setpoint_c,
                                        occupied=target.occupied, trim_k=trim + offset)
-        load = (wc.required_output_kw(circuit, outdoor, target.setpoint_c, target.occupied)
-                if outdoor is not None and self.heating_on else 0.0)
 
         # heat pump availability and predicted performance
         unavailable: dict[str, str] = {}
@@ -375,6 +394,13 @@ class Supervisor:
             available.append(hp.id)
             if hp.id in performance:
                 capacity[hp.id] = performance[hp.id].capacity_kw(outdoor, flow_sp) if outdoor is not None else 0.0
+        if full and override is None and outdoor is not None and capacity:
+            # flat out: the heat pumps are asked for the flow their capacity lifts the return to, up to full output
+            flow_sp = seq.heat_pump_flow_c(flow_sp, self._mean_value(snapshot, tuple(available), "return_temp"),
+                                           sum(capacity.values()), self._circuit_mcp)
+            capacity = {hid: performance[hid].capacity_kw(outdoor, flow_sp) for hid in capacity}
+        load = wc.heating_demand_kw(circuit, outdoor, target, room, flow_sp) \
+            if outdoor is not None and self.heating_on else 0.0
         run_hours = {hid: m.run_h for hid, m in self.hp_memory.items()}
         lead = seq.choose_lead(available, run_hours, self.stage_state.lead, site.sequencing.lead_rotation_h)
         cop = (performance[lead].predict_cop(outdoor, flow_sp)
@@ -399,7 +425,7 @@ class Supervisor:
                 hp_available=bool(available),
                 hp_unavailable_reason="" if available else "; ".join(f"{h} {w}" for h, w in unavailable.items()),
                 predicted_cop=cop, crossover=crossover, outdoor_c=outdoor, at_capacity=at_capacity,
-                flow_c=self._mean_flow(snapshot, staged) if at_capacity else None,  # only a shortfall looks at it
+                flow_c=self._mean_value(snapshot, staged, "flow_temp") if at_capacity else None,  # a shortfall's
                 flow_setpoint_c=flow_sp, load_kw=load, hp_capacity_kw=sum(capacity.values()),
                 over_electrical_limit=shed > 0 and len(staged) <= shed, electrical_reason=shed_reason, forced=forced)
             decision, self.source_state = seq.sequence_sources(inputs, self.source_state, site.sequencing)
@@ -415,7 +441,8 @@ class Supervisor:
             self.stage_state, stage_reason = seq.StageState(lead=lead), decision.reason
 
         # DHW
-        release = target.reason if self.heating_on and target.mode == "preheat" else None
+        preheating = space_call and target.mode == "preheat" and bool(self.stage_state.running)
+        release = target.reason if preheating else None  # the heat pumps are wanted for optimum start
         if decision.mode == seq.FAILSAFE:  # heat pumps are on their own control: the immersion does DHW
             unavailable = {hp.id: "plant in failsafe" for hp in site.heat_pumps}
         dhw_hp: dict[str, dhw.DhwIntent] = {}
@@ -438,7 +465,7 @@ class Supervisor:
                 self._heat_pump_commands(hp, status[hp.id], unavailable.get(hp.id), now, commands,
                                          hp.id in running, dhw_hp.get(hp.id), flow_sp, stage_reason, target,
                                          ops.get(self._enable_keys[hp.id]))
-        boiler_on = decision.mode == seq.FAILSAFE or (decision.boiler_on and self.heating_on)
+        boiler_on = decision.mode == seq.FAILSAFE or (decision.boiler_on and space_call and load > 0)
         boilers: dict[str, bool] = {}
         for boiler_id, device_id, key in self._boiler_keys:
             forced_boiler = ops.get(key)
@@ -502,11 +529,11 @@ class Supervisor:
             return wc.RoomTarget(occupied_sp, True, "occupied", "no schedule: always occupied")
         target, since = self._target, self._target_at  # local times: the schedule's own clock
         if target is None or target.until is None or since is None or not since <= local < target.until:
-            target = self._target = wc.room_target(circuit, self.schedule, local, room, outdoor)
+            target = self._target = wc.room_target(circuit, self.schedule, local, room, outdoor,
+                                                   optimiser=self.optimiser, tolerance_k=wc.OPTIMUM_START_TOLERANCE_K)
             self._target_at = local
         setpoint = setback_sp if target.mode == "setback" else occupied_sp
-        return target if setpoint == target.setpoint_c else wc.RoomTarget(setpoint, target.occupied, target.mode,
-                                                                          target.reason)
+        return target if setpoint == target.setpoint_c else replace(target, setpoint_c=setpoint)
 
     def _unavailable(self, hp: HeatPumpConfig, st: HeatPumpStatus, outdoor: float | None,
                      ops: dict[str, OperatorValue]) -> str | None:
@@ -521,9 +548,10 @@ class Supervisor:
                     f"{hp.tp12.temp_lower_operating_limit:g} °C")
         return None
 
-    def _mean_flow(self, snapshot: PlantSnapshot, units: tuple[str, ...]) -> float | None:
-        flows = [v for u in units if (d := snapshot.devices.get(u)) and (v := d.value("flow_temp")) is not None]
-        return sum(flows) / len(flows) if flows else None
+    def _mean_value(self, snapshot: PlantSnapshot, units: tuple[str, ...], role: str) -> float | None:
+        """The mean of a role's good readings over `units` (flow or return temperature)."""
+        values = [v for u in units if (d := snapshot.devices.get(u)) and (v := d.value(role)) is not None]
+        return sum(values) / len(values) if values else None
 
     def _site_kw(self, snapshot: PlantSnapshot) -> float | None:
         device = snapshot.devices.get(self._site_meter) if self._site_meter is not None else None

@@ -2,8 +2,9 @@
 
 - ``gas-only``: the building before the heat pump. The condensing boiler serves the radiators on a
   weather-compensated curve designed for them (up to their rated 82 °C flow) with room trim, optimum
-  start at full flow temperature, setback and a room thermostat, and heats the cylinder through its coil
-  at the storage setpoint — a competent boiler system, not a straw man.
+  start at full flow temperature (at most BASELINE_MAX_PREHEAT_H before occupancy: at 82 °C the boiler
+  needs no more), setback and a room thermostat, and heats the cylinder through its coil at the storage
+  setpoint — a competent boiler system, not a straw man.
 - ``boiler-replacement``: seed 000's failure. The heat pump was connected where the boiler was and
   commissioned for 70 °C flow (it delivers what its maximum flow temperature allows, flat out, never
   satisfied); the kept boiler fires on the room thermostat whenever the room is below setpoint — the
@@ -33,6 +34,7 @@ BOOST_BELOW_K = 1.0   # gas-only: maximum flow during optimum start or while the
 REPLACEMENT_FLOW_C = 70.0
 REPLACEMENT_DHW_C = 65.0
 REPLACEMENT_DHW_TIMER = ((time(4, 0), time(6, 0)), (time(13, 0), time(14, 0)))
+BASELINE_MAX_PREHEAT_H = 3.0   # the baselines' optimum start window, whatever the site file gives the supervisor
 
 
 class Baseline(Protocol):
@@ -48,7 +50,7 @@ class _Scheduled:
 
     def __init__(self, site: SiteConfig) -> None:
         self.site = site
-        self.circuit = site.heating_circuits[0]
+        self.circuit = site.heating_circuits[0].model_copy(update={"max_preheat_h": BASELINE_MAX_PREHEAT_H})
         self.schedule = site.schedules[self.circuit.schedule]
         self.zone = ZoneInfo(site.site.timezone)
         self.heating = True

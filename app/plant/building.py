@@ -16,28 +16,19 @@ The loss coefficient, installed output and flow rate are those the weather-compe
 
 from __future__ import annotations
 
-from app.config import CurveDesigned, HeatingCircuitConfig
+from app.config import HeatingCircuitConfig
 from app.plant.dhw import WATER_KWH_PER_L_K
 from strategies.weather_compensation import (
+    design_mcp_kw_per_k,
     installed_output_kw,
     loss_coefficient_kw_per_k,
     rated_mean_excess_k,
-    required_output_kw,
 )
 
 VENTILATION_SHARE = 0.3
 AIR_SHARE = 0.05
 SURFACE_COUPLING = 6.0     # air–fabric conductance / loss coefficient
 SYSTEM_L_PER_KW = 15.0
-
-
-def design_mcp_kw_per_k(circuit: HeatingCircuitConfig) -> float:
-    """Circuit flow rate × cp: the design-point output over the curve's design flow − return difference."""
-    curve = circuit.curve
-    delta = (curve.design_delta_t_k if isinstance(curve, CurveDesigned)
-             else CurveDesigned.model_fields["design_delta_t_k"].default)
-    at_design = required_output_kw(circuit, circuit.design_outdoor_c, circuit.design_room_c, True)
-    return float(at_design) / delta
 
 
 class Building:
