@@ -283,9 +283,10 @@ def learn_recovery(state: OptimiserState, circuit: HeatingCircuitConfig, target:
     run = state.run
     if target.mode == "preheat" and room_c is not None:
         if run is None:
+            kind = target.upcoming.kind if target.upcoming is not None else 0
             return OptimiserState(state.time_constants_h, PreheatRun(
                 local, room_c, outdoor_c + _full_output_kw(circuit, room_c, max_output_kw)
-                / loss_coefficient_kw_per_k(circuit), target.kind))
+                / loss_coefficient_kw_per_k(circuit), kind))
         if run.reached is None and room_c >= target.setpoint_c - OPTIMUM_START_TOLERANCE_K:
             return OptimiserState(state.time_constants_h, replace(run, reached=local))
         return state
@@ -305,6 +306,20 @@ def learn_recovery(state: OptimiserState, circuit: HeatingCircuitConfig, target:
 
 
 @dataclass(frozen=True, slots=True)
+class Upcoming:
+    """The next occupied period's start (local time) and the recovery it needs (:func:`recovery_kind`)."""
+
+    start: datetime
+    kind: int
+
+
+def upcoming_occupancy(schedule: ScheduleConfig, local: datetime) -> Upcoming | None:
+    """The occupancy coming after `local`; None if the schedule has none."""
+    start = next_occupancy_start(schedule, local)
+    return None if start is None else Upcoming(start, recovery_kind(schedule, start))
+
+
+@dataclass(frozen=True, slots=True)
 class RoomTarget:
     """What the room should be held at now, and why."""
 
@@ -314,35 +329,39 @@ class RoomTarget:
     reason: str
     until: datetime | None = None  # local time up to which this target holds whatever the room and outdoor
     #                                temperatures (the occupied period's end, the earliest preheat); None: ask again
-    kind: int = 0                  # the coming recovery's kind (recovery_kind) while unoccupied
+    upcoming: Upcoming | None = None  # unoccupied: the occupancy it leads up to
 
 
 def room_target(circuit: HeatingCircuitConfig, schedule: ScheduleConfig, local: datetime, room_c: float | None,
                 outdoor_c: float, max_output_kw: float | None = None, optimiser: OptimiserState | None = None,
-                tolerance_k: float = 0.0) -> RoomTarget:
+                tolerance_k: float = 0.0, upcoming: Upcoming | None = None) -> RoomTarget:
     """Occupied setpoint, setback, or the occupied setpoint early enough (optimum start) to be warm on arrival.
 
     `max_output_kw` is the heat available for the preheat; by default the emitters' output at the circuit's
     maximum flow temperature (:func:`emitter_max_output_kw`). The preheat time is the time at that output to
     bring the room within `tolerance_k` of the occupied setpoint, with the time constant the `optimiser` has
     learned for the coming recovery's kind (:func:`learn_recovery`), else the circuit's. Once a preheat the
-    optimiser watches has begun, it holds until the occupied period starts.
+    optimiser watches has begun, it holds until the occupied period starts. `upcoming`, when given, is an
+    earlier unoccupied target's (the same unoccupied period: it is used while `local` is before its start).
     """
     end = _occupied_period_end(schedule, local)
     if end is not None:
         return RoomTarget(circuit.design_room_c, True, "occupied", "occupied by schedule",
                           datetime.combine(local.date(), end, local.tzinfo))
-    start = next_occupancy_start(schedule, local)
-    earliest = start - timedelta(hours=circuit.max_preheat_h) if start is not None else None
-    if earliest is not None and local < earliest:  # before the longest preheat could begin, whatever the room
-        return RoomTarget(circuit.setback_room_c, False, "setback", "unoccupied: setback", earliest)
+    if upcoming is None or not local < upcoming.start:
+        upcoming = upcoming_occupancy(schedule, local)
+    if upcoming is None:
+        return RoomTarget(circuit.setback_room_c, False, "setback", "unoccupied: setback")
+    start = upcoming.start
+    earliest = start - timedelta(hours=circuit.max_preheat_h)
+    if local < earliest:  # before the longest preheat could begin, whatever the room
+        return RoomTarget(circuit.setback_room_c, False, "setback", "unoccupied: setback", earliest, upcoming)
     optimiser = optimiser or OptimiserState()
-    kind = recovery_kind(schedule, start) if start is not None else 0
-    if start is not None and optimiser.run is not None and optimiser.run.started <= local:
+    if optimiser.run is not None and optimiser.run.started <= local:
         return RoomTarget(circuit.design_room_c, False, "preheat", f"optimum start since "
-                          f"{optimiser.run.started:%a %H:%M} for {start:%a %H:%M}", start, kind)
-    if start is not None and room_c is not None:
-        tau = optimiser.time_constant_h(circuit, kind)
+                          f"{optimiser.run.started:%a %H:%M} for {start:%a %H:%M}", start, upcoming)
+    if room_c is not None:
+        tau = optimiser.time_constant_h(circuit, upcoming.kind)
         hours = preheat_hours(room_c, circuit.design_room_c - tolerance_k, outdoor_c,
                               loss_coefficient_kw_per_k(circuit), _full_output_kw(circuit, room_c, max_output_kw),
                               tau)
@@ -350,8 +369,8 @@ def room_target(circuit: HeatingCircuitConfig, schedule: ScheduleConfig, local: 
         if local >= start - timedelta(hours=lead):
             return RoomTarget(circuit.design_room_c, False, "preheat",
                               f"optimum start: {lead:.1f} h to lift room {room_c:.1f} °C to "
-                              f"{circuit.design_room_c:g} °C by {start:%a %H:%M} (τ {tau:.1f} h)", kind=kind)
-    return RoomTarget(circuit.setback_room_c, False, "setback", "unoccupied: setback", kind=kind)
+                              f"{circuit.design_room_c:g} °C by {start:%a %H:%M} (τ {tau:.1f} h)", upcoming=upcoming)
+    return RoomTarget(circuit.setback_room_c, False, "setback", "unoccupied: setback", upcoming=upcoming)
 
 
 def heating_demand_kw(circuit: HeatingCircuitConfig, outdoor_c: float, target: RoomTarget, room_c: float | None,

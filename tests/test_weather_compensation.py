@@ -32,6 +32,7 @@ from strategies.weather_compensation import (
     PreheatRun,
     RoomTarget,
     TrimState,
+    Upcoming,
     curve_flow,
     designed_flow_return,
     emitter_max_output_kw,
@@ -235,7 +236,7 @@ def test_optimum_start_learns_the_time_constant_that_explains_each_recovery() ->
     """A preheat from 16 °C that reaches 20.5 °C in 4 h teaches τ = 4 / ln((T_ss − 16) / (T_ss − 20.5)),
     blended into that recovery kind's with the learning gain; the other kind keeps the circuit's."""
     start = MONDAY_0730 - timedelta(hours=5)
-    preheat = RoomTarget(21.0, False, "preheat", "optimum start", MONDAY_0730, kind=1)
+    preheat = RoomTarget(21.0, False, "preheat", "optimum start", MONDAY_0730, Upcoming(MONDAY_0730, 1))
     state = learn_recovery(OptimiserState(), CIRCUIT, preheat, start, 16.0, 5.0)
     assert state.run == PreheatRun(start, 16.0, _steady(16.0, 5.0), 1) and state.time_constants_h == ()
     state = learn_recovery(state, CIRCUIT, preheat, start + timedelta(hours=2), 19.0, 5.0)
@@ -265,7 +266,7 @@ def test_optimum_start_learns_the_time_constant_that_explains_each_recovery() ->
 
 def test_a_learned_faster_building_starts_later_and_a_begun_preheat_holds_until_occupancy() -> None:
     slow = room_target(CIRCUIT, SCHEDULE, MONDAY_0730 - timedelta(hours=6), 16.0, 5.0)
-    assert slow.mode == "preheat" and slow.kind == 1   # the circuit's 40 h: a long preheat
+    assert slow.mode == "preheat" and slow.upcoming == Upcoming(MONDAY_0730, 1)   # the circuit's 40 h: long
     fast = OptimiserState((5.0, 5.0))
     hours = preheat_hours(16.0, 21.0, 5.0, loss_coefficient_kw_per_k(CIRCUIT),
                           float(emitter_max_output_kw(CIRCUIT, 16.0)), 5.0)
@@ -275,7 +276,14 @@ def test_a_learned_faster_building_starts_later_and_a_begun_preheat_holds_until_
                        optimiser=fast).mode == "preheat"
     begun = OptimiserState((5.0, 5.0), PreheatRun(MONDAY_0730 - timedelta(hours=3), 16.0, 30.0, 1))
     held = room_target(CIRCUIT, SCHEDULE, MONDAY_0730 - timedelta(hours=1), 22.0, 15.0, optimiser=begun)
-    assert (held.mode, held.until, held.kind) == ("preheat", MONDAY_0730, 1) and "since" in held.reason
+    assert (held.mode, held.until, held.upcoming) == ("preheat", MONDAY_0730, Upcoming(MONDAY_0730, 1))
+    assert "since" in held.reason
+    # an earlier target's upcoming occupancy is reused before its start, and found afresh after it
+    monday = Upcoming(MONDAY_0730, 1)
+    assert room_target(CIRCUIT, SCHEDULE, MONDAY_0730 - timedelta(hours=20), 16.0, 5.0,
+                       upcoming=monday).upcoming is monday
+    assert room_target(CIRCUIT, SCHEDULE, datetime(2025, 1, 13, 17, 0), 16.0, 5.0,
+                       upcoming=monday).upcoming == Upcoming(datetime(2025, 1, 14, 7, 30), 0)
 
 
 def test_heating_demand_counts_a_cooled_fabric_and_the_room_thermostat() -> None:

@@ -529,8 +529,10 @@ class Supervisor:
             return wc.RoomTarget(occupied_sp, True, "occupied", "no schedule: always occupied")
         target, since = self._target, self._target_at  # local times: the schedule's own clock
         if target is None or target.until is None or since is None or not since <= local < target.until:
+            upcoming = target.upcoming if target is not None else None  # reused through an unoccupied period
             target = self._target = wc.room_target(circuit, self.schedule, local, room, outdoor,
-                                                   optimiser=self.optimiser, tolerance_k=wc.OPTIMUM_START_TOLERANCE_K)
+                                                   optimiser=self.optimiser, tolerance_k=wc.OPTIMUM_START_TOLERANCE_K,
+                                                   upcoming=upcoming)
             self._target_at = local
         setpoint = setback_sp if target.mode == "setback" else occupied_sp
         return target if setpoint == target.setpoint_c else replace(target, setpoint_c=setpoint)

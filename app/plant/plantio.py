@@ -12,6 +12,7 @@ for I/O modules); :func:`simulated_maps` gives a site those.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -67,13 +68,6 @@ class _Readings(Mapping[str, Reading]):
             return made
         return self[name] if name in self._device.readable else default
 
-    def value(self, name: str) -> float | None:
-        """The value of point `name` if its reading is good, else None, without making the reading."""
-        made = self._made.get(name)
-        if made is not None:
-            return made.value
-        return self._device.judge(name, self._values.get(name))[0] if name in self._device.readable else None
-
     def __iter__(self) -> Iterator[str]:
         return iter(self._device.readable)
 
@@ -87,8 +81,15 @@ class _Snapshot(DeviceSnapshot):
     __slots__ = ()
 
     def value(self, role: str) -> float | None:
+        """The value of the role's point if its reading is good, else None, without making the reading."""
         name = self.roles.get(role)
-        return self.readings.value(name) if name else None  # type: ignore[attr-defined]
+        if not name:
+            return None
+        readings: _Readings = self.readings  # type: ignore[assignment]
+        made = readings._made.get(name)
+        if made is not None:
+            return made.value
+        return readings._device.good(name, readings._values.get(name))
 
 
 class _Device:
@@ -102,25 +103,34 @@ class _Device:
         self._lookup = ModbusDevice(device_id, regmap, connection, clock).point_for  # the driver's role lookup
         self._points: dict[str, Point | None] = {}
         self.preconditions = {p.name: regmap.preconditions_for(p) for p in regmap.points}
-        self.readable = {p.name: (p, p.unit, p.enum, calibration.get(p.name, 0.0)) for p in regmap.points
-                         if p.readable}
+        self.readable = {p.name: (p.unit, p.enum, calibration.get(p.name, 0.0),
+                                  -math.inf if p.min is None else p.min, math.inf if p.max is None else p.max)
+                         for p in regmap.points if p.readable}
+        self.passed: dict[str, float] = {}  # point -> the last value it was asked to take that passed the guards
+
+    def good(self, name: str, value: float | None) -> float | None:
+        """The calibrated value a poll would give for point `name` holding engineering `value`, or None: not
+        readable, a sentinel (None), a state outside its enumeration or a value outside its limits."""
+        limits = self.readable.get(name)
+        if limits is None or value is None:
+            return None
+        _, enum, offset, low, high = limits
+        if enum is not None and int(value) not in enum:
+            return None
+        value += offset
+        return value if low <= value <= high else None
 
     def judge(self, name: str, value: float | None) -> tuple[float | None, Quality]:
         """The value and quality a poll would give for point `name` holding engineering `value`."""
-        point, _, enum, offset = self.readable[name]
-        if value is None:
-            return None, Quality.SENTINEL
-        if enum is not None and int(value) not in enum:
-            return None, Quality.OUT_OF_RANGE
-        value += offset
-        if (point.min is not None and value < point.min) or (point.max is not None and value > point.max):
-            return None, Quality.OUT_OF_RANGE
-        return value, Quality.GOOD
+        good = self.good(name, value)
+        if good is not None:
+            return good, Quality.GOOD
+        return None, Quality.SENTINEL if value is None else Quality.OUT_OF_RANGE
 
     def reading(self, name: str, value: float | None, ts: datetime) -> Reading:
         """What a poll would give for point `name` holding engineering `value`."""
         judged, quality = self.judge(name, value)
-        return Reading(judged, self.readable[name][1], quality, ts)
+        return Reading(judged, self.readable[name][0], quality, ts)
 
     def snapshot(self, ts: datetime) -> DeviceSnapshot:
         readings = _Readings(self, self.unit.values(), ts)
@@ -172,10 +182,12 @@ class SimulatedPlantIO:
         return results
 
     def _write(self, device: _Device, point: Point, value: float, reason: str) -> WriteResult:
-        refusal = write_refusal(point, value, point.min, point.max)
-        if refusal is not None:
-            self._record(device, point.name, "refused", f"{refusal}; requested by: {reason}", value)
-            return WriteResult("refused", refusal, value)
+        if device.passed.get(point.name) != value:  # the guards are a function of point and value: once per value
+            refusal = write_refusal(point, value, point.min, point.max)
+            if refusal is not None:
+                self._record(device, point.name, "refused", f"{refusal}; requested by: {reason}", value)
+                return WriteResult("refused", refusal, value)
+            device.passed[point.name] = value
         unit = device.unit
         for pre in device.preconditions[point.name]:
             if unit.setting(pre.point) != pre.value:
