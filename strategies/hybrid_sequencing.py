@@ -113,6 +113,8 @@ class SourceInputs:
     over_electrical_limit: bool = False
     electrical_reason: str = ""
     forced: str | None = None        # operator: hp_only or boiler_only
+    predicted_flow_c: float | None = None  # the heat pumps' own flow the COP is predicted at, when below the
+    #                                        circuit's (flat out: heat_pump_flow_c); None: the circuit's
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,8 @@ class SourceDecision:
 
 def _economic_text(inp: SourceInputs) -> str:
     outdoor = f"{inp.outdoor_c:.1f}" if inp.outdoor_c is not None else "?"
-    return (f"predicted COP {inp.predicted_cop:.3f} at {outdoor} °C outdoor / {inp.flow_setpoint_c:.1f} °C flow "
+    flow = inp.flow_setpoint_c if inp.predicted_flow_c is None else inp.predicted_flow_c
+    return (f"predicted COP {inp.predicted_cop:.3f} at {outdoor} °C outdoor / {flow:.1f} °C flow "
             f"vs crossover {inp.crossover.cop:.3f} ({inp.crossover.detail})")
 
 

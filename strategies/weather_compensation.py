@@ -3,7 +3,10 @@
 Curves come in three forms: explicit (outdoor, flow) points, the slope/offset/curvature form heat pump
 controllers use, and a curve designed from the emitter survey. Around the curve: clamps (circuit limits
 and the heat pump's maximum flow temperature), a summer cut-off with hysteresis, a bounded PI trim on the
-room temperature, the occupancy schedule with setback, and optimum start.
+room temperature, the occupancy schedule with setback (a setback thermostat), the heat the circuit should
+take (a cooled fabric counted, a room thermostat above setpoint), and optimum start at full output that
+learns from each recovery how fast the building responds (self-adapting, the time constant of a
+first-order response fitted to the last mornings, one for after a night and one for after a weekend).
 
 The designed curve is a heat balance, not a rule of thumb. The load the emitters must carry at an
 outdoor temperature is the steady-state fabric and ventilation loss (the design heat loss less the margin
@@ -13,7 +16,8 @@ factor × design heat loss); at constant flow rate, flow − return scales with 
 equals the curve's design ΔT at the design point. The flow temperature is the one whose mean water
 temperature gives exactly that output.
 
-Every function here is pure: floats or numpy arrays in, the same out; times are passed in, never read.
+Every function here is pure: floats or numpy arrays in, the same out; times are passed in, never read; the
+optimiser's memory is a value passed in and returned (:class:`OptimiserState`).
 """
 
 from __future__ import annotations

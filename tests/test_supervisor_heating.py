@@ -118,3 +118,19 @@ def test_a_boost_while_the_heat_pump_leads_the_preheat_goes_to_the_immersion(
     assert _commanded(result, "operating_mode") == 0.0 and _commanded(result, "immersion_enable") == 1.0
     assert rig.machine("dhw1").state == "immersion_fallback"
     assert "optimum start" in rig.transitions("dhw1")[-1].reason
+
+
+def test_a_preheat_the_heat_pump_leads_flat_out_short_of_full_output_calls_the_boiler_in_behind(
+        engine: Engine, performance: dict[str, PerformanceTable]) -> None:
+    """Asked only for what it can reach, the heat pump still falls short of the circuit's full output: held
+    for the capacity-shortfall time, the boiler lags (it is what optimum start needs), and says why."""
+    rig = Rig(engine, performance, "heating lag", WEDNESDAY_0500, school_variant())
+    circuit = rig.site.heating_circuits[0]
+    flat_out = dict(outdoor_temp=5.0, room_temp=16.0, return_temp=20.0, flow_temp=20.0, heat_output_power=60.0)
+    first = rig.step(**flat_out).status
+    assert first is not None and first.sequencer == "hp_only" and first.flow_setpoint_c < circuit.max_flow_c
+    assert f"/ {first.flow_setpoint_c:.1f} °C flow" in first.reason   # the COP at the flow it was asked for
+    rig.step(flow_temp=first.flow_setpoint_c)   # it makes what it is asked for; staged and at capacity from here
+    held = rig.step(rig.site.sequencing.capacity_shortfall_min).status
+    assert held is not None and held.sequencer == "hp_boiler"
+    assert f"below setpoint {circuit.max_flow_c:.1f} °C" in held.reason and "boiler lags" in held.reason

@@ -2,7 +2,8 @@
 
 Strategies decide (weather compensation, hybrid sequencing, the L8 DHW regime), the state machines of
 ``app.control.machines`` constrain and record, and the commands use the vocabulary documented in
-``app.control``. The controller's memory (machine states, timers, DHW cycles in progress, run hours) is
+``app.control``. The controller's memory (machine states, timers, DHW cycles in progress, run hours, the
+building response optimum start has learned) is
 saved whenever a machine moves and every few minutes otherwise; after a restart it resumes from there,
 with the restart and any interrupted DHW cycle on the record. Per-cycle work is plain arithmetic on
 tables built once, so the same supervisor runs a season of simulated time in seconds.
@@ -394,6 +395,7 @@ class Supervisor:
             available.append(hp.id)
             if hp.id in performance:
                 capacity[hp.id] = performance[hp.id].capacity_kw(outdoor, flow_sp) if outdoor is not None else 0.0
+        circuit_flow = flow_sp  # what the circuit should get: a shortfall against it calls the boiler in behind
         if full and override is None and outdoor is not None and capacity:
             # flat out: the heat pumps are asked for the flow their capacity lifts the return to, up to full output
             flow_sp = seq.heat_pump_flow_c(flow_sp, self._mean_value(snapshot, tuple(available), "return_temp"),
@@ -426,8 +428,9 @@ class Supervisor:
                 hp_unavailable_reason="" if available else "; ".join(f"{h} {w}" for h, w in unavailable.items()),
                 predicted_cop=cop, crossover=crossover, outdoor_c=outdoor, at_capacity=at_capacity,
                 flow_c=self._mean_value(snapshot, staged, "flow_temp") if at_capacity else None,  # a shortfall's
-                flow_setpoint_c=flow_sp, load_kw=load, hp_capacity_kw=sum(capacity.values()),
-                over_electrical_limit=shed > 0 and len(staged) <= shed, electrical_reason=shed_reason, forced=forced)
+                flow_setpoint_c=circuit_flow, load_kw=load, hp_capacity_kw=sum(capacity.values()),
+                over_electrical_limit=shed > 0 and len(staged) <= shed, electrical_reason=shed_reason, forced=forced,
+                predicted_flow_c=flow_sp)
             decision, self.source_state = seq.sequence_sources(inputs, self.source_state, site.sequencing)
         else:
             decision = seq.SourceDecision(seq.HP_ONLY, f"no space heating: outdoor above summer cut-off {cutoff:g} °C",
