@@ -42,6 +42,13 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 INTEGRAL_BAND_K = 2.0  # the trim integrates only while the room is within this of its setpoint
 MAX_FLOW_TO_MEAN_K = 5.0  # mean water temperature below the flow at full output (half a 10 K flow-return drop)
 SETBACK_DIFFERENTIAL_K = 1.0  # the setback thermostat stops this far above the setback setpoint
+ROOM_HIGH_K = 1.0             # no heat wanted with the room this far above its (occupied) setpoint
+BOOST_BELOW_K = 1.0           # occupied: full output when the room falls this far below its setpoint
+OPTIMUM_START_TOLERANCE_K = 0.5  # optimum start aims to have the room this close to the occupied setpoint
+LONG_SETBACK_H = 24.0         # longer than this unoccupied: a long recovery (a weekend), learned apart
+LEARNING_GAIN = 0.5           # share of a new observation taken into the learned time constant
+MIN_LEARNING_RISE_K = 1.0     # a recovery must lift the room at least this much to be learned from
+TIME_CONSTANT_RANGE = (0.02, 2.0)  # learned time constants stay within these shares of the circuit's
 
 
 def _positive(x: Num) -> Num:
@@ -235,15 +242,6 @@ def preheat_hours(room_c: float, target_c: float, outdoor_c: float, loss_kw_per_
 
 
 # -- the optimiser's memory: the building's response, learned from its own recoveries --------------------------
-LONG_SETBACK_H = 24.0             # longer than this unoccupied: a long recovery (a weekend), learned apart
-LEARNING_GAIN = 0.5               # share of a new observation taken into the learned time constant
-MIN_LEARNING_RISE_K = 1.0         # a recovery must lift the room at least this much to be learned from
-TIME_CONSTANT_RANGE = (0.02, 2.0)  # learned time constants stay within these shares of the circuit's
-OPTIMUM_START_TOLERANCE_K = 0.5   # optimum start aims to have the room this close to the occupied setpoint
-BOOST_BELOW_K = 1.0               # occupied: full output when the room falls this far below its setpoint
-ROOM_HIGH_K = 1.0                 # no heat wanted with the room this far above its setpoint
-
-
 @dataclass(frozen=True, slots=True)
 class PreheatRun:
     """A preheat in progress: when it began (local time), the room and full-output steady temperature then, its
@@ -278,11 +276,12 @@ def learn_recovery(state: OptimiserState, circuit: HeatingCircuitConfig, target:
     """Watch preheats and learn from each how fast the building responds (self-adapting optimum start).
 
     A preheat is watched from its first cycle; the first time the room comes within OPTIMUM_START_TOLERANCE_K
-    of the target is noted (the preheat has reached it). When the
-    occupied period begins, the time constant that explains the recovery — τ = t / ln((T_ss − T_start) /
-    (T_ss − T_end)), T_end the target at the time it was reached, else the room at occupancy — is blended
-    into that recovery kind's with LEARNING_GAIN, within TIME_CONSTANT_RANGE of the circuit's. A recovery that
-    lifted the room less than MIN_LEARNING_RISE_K teaches nothing (a fault or a warm morning).
+    of the target is noted (the preheat has reached it). When the occupied period begins, the time constant
+    that explains the recovery — τ = t / ln((T_ss − T_start) / (T_ss − T_end)), T_ss the room the preheat's
+    output would hold at the outdoor temperature of its start, T_end the target less the tolerance at the time
+    it was reached, else the room at occupancy — is blended into that recovery kind's with LEARNING_GAIN,
+    within TIME_CONSTANT_RANGE of the circuit's. A recovery that lifted the room less than MIN_LEARNING_RISE_K
+    teaches nothing (a fault or a warm morning).
     """
     run = state.run
     if target.mode == "preheat" and room_c is not None:

@@ -17,7 +17,7 @@ from itertools import product
 from typing import Any
 
 import pytest
-from control_plant import COLD_CYLINDER, FAULT, Rig, fast_directory, no_immersion, school_variant
+from control_plant import COLD_CYLINDER, FAULT, Rig, no_immersion, rig_engine, school_performance, school_variant
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
@@ -28,7 +28,6 @@ from app.audit.log import L8Entry, L8Log
 from app.config import SequencingConfig, SiteConfig
 from app.control.machines import DhwMachine, HeatPumpMachine, RecordedMachine, SequencerMachine, Transition
 from app.control.performance import PerformanceTable
-from app.storage import engine as storage_engine
 from app.storage.historian import Historian
 from app.storage.models import Event
 from strategies.hybrid_sequencing import MODES, Crossover, SourceInputs, SourceState, sequence_sources
@@ -40,15 +39,12 @@ MACHINES: dict[str, type[RecordedMachine]] = {"hp1": HeatPumpMachine, "plant": S
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    url = f"sqlite:///{fast_directory(tmp_path_factory, 'machines') / 'hpsup.db'}"
-    storage_engine.upgrade(url)
-    return storage_engine.make_engine(url)
+    return rig_engine(tmp_path_factory, "machines")
 
 
 @pytest.fixture(scope="module")
 def performance() -> dict[str, PerformanceTable]:
-    hp = school_variant().heat_pumps[0]
-    return {hp.id: PerformanceTable.for_heat_pump(hp)}
+    return school_performance()
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,12 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from control_plant import COLD_CYLINDER, FAULT, Rig, fast_directory, no_immersion, school_variant
+from control_plant import COLD_CYLINDER, FAULT, Rig, no_immersion, rig_engine, school_performance, school_variant
 from sqlalchemy import Engine
 
 from app.bacnet.points import View, build_points, evaluate, register_maps
 from app.control.performance import PerformanceTable
 from app.control.status import CylinderStatus
-from app.storage import engine as storage_engine
 from app.telemetry.messages import SiteTopics
 
 WEDNESDAY = datetime(2025, 1, 8, 10, tzinfo=UTC)  # occupied, standard rate (UTC = local in January)
@@ -22,15 +21,12 @@ WEDNESDAY = datetime(2025, 1, 8, 10, tzinfo=UTC)  # occupied, standard rate (UTC
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    url = f"sqlite:///{fast_directory(tmp_path_factory, 'status') / 'hpsup.db'}"
-    storage_engine.upgrade(url)
-    return storage_engine.make_engine(url)
+    return rig_engine(tmp_path_factory, "status")
 
 
 @pytest.fixture(scope="module")
 def performance() -> dict[str, PerformanceTable]:
-    hp = school_variant().heat_pumps[0]
-    return {hp.id: PerformanceTable.for_heat_pump(hp)}
+    return school_performance()
 
 
 def test_a_cycle_carries_the_sequencer_the_economics_and_every_machine(

@@ -7,12 +7,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from control_plant import COLD_CYLINDER, Rig, fast_directory, school_variant
+from control_plant import COLD_CYLINDER, Rig, rig_engine, school_performance, school_variant
 from sqlalchemy import Engine
 
 from app.control.performance import PerformanceTable
-from app.storage import engine as storage_engine
-from strategies.weather_compensation import OPTIMUM_START_TOLERANCE_K, design_mcp_kw_per_k, flow_setpoint
+from app.control.supervisor import CycleResult
+from strategies.weather_compensation import (
+    OPTIMUM_START_TOLERANCE_K,
+    OptimiserState,
+    design_mcp_kw_per_k,
+    flow_setpoint,
+)
 
 TUESDAY_NIGHT = datetime(2025, 1, 7, 23, tzinfo=UTC)   # unoccupied; UTC = local time in January
 WEDNESDAY_0500 = datetime(2025, 1, 8, 5, tzinfo=UTC)  # 2.5 h before occupancy
@@ -20,25 +25,22 @@ WEDNESDAY_0500 = datetime(2025, 1, 8, 5, tzinfo=UTC)  # 2.5 h before occupancy
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    url = f"sqlite:///{fast_directory(tmp_path_factory, 'heating') / 'hpsup.db'}"
-    storage_engine.upgrade(url)
-    return storage_engine.make_engine(url)
+    return rig_engine(tmp_path_factory, "heating")
 
 
 @pytest.fixture(scope="module")
 def performance() -> dict[str, PerformanceTable]:
-    hp = school_variant().heat_pumps[0]
-    return {hp.id: PerformanceTable.for_heat_pump(hp)}
+    return school_performance()
 
 
-def _commanded(result, role: str, device: str = "hp1") -> float | None:  # type: ignore[no-untyped-def]
+def _commanded(result: CycleResult, role: str, device: str = "hp1") -> float | None:
     return next((c.value for c in result.commands.points if c.role == role and c.device_id == device), None)
 
 
 def test_unoccupied_the_heat_pump_runs_its_reduced_curve_and_the_boiler_waits_for_the_setback_thermostat(
         engine: Engine, performance: dict[str, PerformanceTable]) -> None:
     rig = Rig(engine, performance, "heating reduced", TUESDAY_NIGHT, school_variant())
-    rig.supervisor.optimiser = rig.supervisor.optimiser.__class__((0.5, 0.5))  # a quick building: no preheat yet
+    rig.supervisor.optimiser = OptimiserState((0.5, 0.5))  # a quick building: no preheat yet
     result = rig.step(outdoor_temp=5.0, room_temp=19.0)
     circuit = rig.site.heating_circuits[0]
     st = result.status
