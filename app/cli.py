@@ -82,6 +82,8 @@ def run_cmd(
         for cmd in summary.last.commands.points:
             table.add_row(f"{cmd.device_id}.{cmd.role}", f"{cmd.value:g} ({cmd.reason})")
     console.print(table)
+    if summary.stopped_by is not None:  # the shell's convention: 128 + the signal's number
+        raise typer.Exit(128 + summary.stopped_by)
 
 
 @cli.command("points")

@@ -126,9 +126,11 @@ def test_systemd_unit_runs_the_supervisor_as_a_user_and_restarts_it_on_failure(t
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
 
-def test_the_stop_signal_hands_the_plant_back_and_publishes_offline(tmp_path: Path) -> None:
-    """What `systemctl stop` and `docker stop` send (SIGINT) ends a run cleanly: units released to their own
-    control, the retained status says stopped, exit status 130."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_stop_signal_hands_the_plant_back_and_publishes_offline(tmp_path: Path, sig: signal.Signals) -> None:
+    """What `systemctl stop` and `docker stop` send (SIGINT, as the unit and image set; SIGTERM by default)
+    ends a run cleanly between cycles: units released to their own control, the retained status says
+    stopped, exit status 128 + the signal's number."""
     broker = Mosquitto(tmp_path / "broker")
     broker.start()
     rec = Recorder(broker.port, "hpsup/+/status")
@@ -141,14 +143,14 @@ def test_the_stop_signal_hands_the_plant_back_and_publishes_offline(tmp_path: Pa
     try:
         wait_until(lambda: any(b["online"] for b in rec.bodies()), 30, "the supervisor online")
         time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=40)
         wait_until(lambda: not rec.bodies()[-1]["online"], 10, "the offline status")
     finally:
         proc.kill()
         rec.close()
         broker.stop()
-    assert proc.returncode == 130, err
+    assert proc.returncode == 128 + sig, err
     assert rec.bodies()[-1]["reason"] == "stopped"
     released = sqlite3.connect(db).execute(
         "select count(*) from register_writes where reason like 'release:%'").fetchone()[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import signal
 import socket
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ class RunSummary:
     samples: int = 0
     writes: Counter[str] = field(default_factory=Counter)
     last: CycleResult | None = None
+    stopped_by: signal.Signals | None = None  # SIGINT or SIGTERM ended the run
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -51,6 +56,15 @@ def simulated_site(site: SiteConfig) -> SiteConfig:
     pumps = [hp.model_copy(update={"connection": TcpConnection(host="127.0.0.1", port=free_port(), unit_id=1)})
              for hp in site.heat_pumps]
     return site.model_copy(update={"heat_pumps": pumps, "meters": [], "io_modules": []})
+
+
+async def sleep_unless(clock: Clock, seconds: float, stop: asyncio.Event) -> bool:
+    """Sleep `seconds` of clock time unless `stop` is set first; True when the whole sleep passed."""
+    sleeping, stopping = asyncio.ensure_future(clock.sleep(seconds)), asyncio.ensure_future(stop.wait())
+    await asyncio.wait([sleeping, stopping], return_when=asyncio.FIRST_COMPLETED)
+    for task in (sleeping, stopping):
+        task.cancel()
+    return sleeping.done() and not sleeping.cancelled()
 
 
 async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, speed: float | None,
@@ -92,17 +106,27 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
     period = site.control.cycle_s
     gc.freeze()  # what start-up built lasts the run: garbage collections need not walk it again
     began = clock.monotonic()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stop_on(sig: signal.Signals) -> None:
+        summary.stopped_by = sig
+        stop.set()
+
+    for sig in STOP_SIGNALS:  # a stop signal ends the run between cycles, never in the middle of a write
+        loop.add_signal_handler(sig, stop_on, sig)
     try:
-        while duration_s is None or clock.monotonic() - began < duration_s:
+        while not stop.is_set() and (duration_s is None or clock.monotonic() - began < duration_s):
             result = await supervisor.cycle()
             summary.cycles += 1
             summary.samples += result.samples
             summary.writes.update(w.outcome for w in result.writes)
             summary.last = result
-            await clock.sleep(period)
-            if plant is not None:
+            if await sleep_unless(clock, period, stop) and plant is not None:
                 plant.step(period)
     finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
         if bacnet is not None:
             bacnet.stop()
         try:
