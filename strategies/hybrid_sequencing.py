@@ -1,6 +1,6 @@
 """Hybrid sequencing: the heat pump leads; the boiler is a lag source with its own economics, never an equal.
 
-Seed 000's failure is the boiler firing as soon as a room is cold. Here the boiler is enabled only when
+The common failure is the boiler firing as soon as a room is cold. Here the boiler is enabled only when
 
 - the TP-12-predicted COP at the present outdoor and required flow temperature is below the crossover
   (economic: electricity price × boiler efficiency / gas price at this hour's time-of-use rate, or carbon:

@@ -31,7 +31,7 @@ def write_variant(tmp_path: Path, old: str, new: str) -> tuple[Path, str]:
     return path, changed
 
 
-def test_school_example_is_valid_and_models_the_seed_school() -> None:
+def test_school_example_is_valid_and_models_the_case_study_school() -> None:
     site = load_site(SCHOOL)
     circuit = site.heating_circuits[0]
     assert (circuit.emitters.rated_flow_c, circuit.emitters.rated_return_c) == (82, 71)

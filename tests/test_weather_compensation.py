@@ -61,7 +61,7 @@ SCHEDULE = SITE.schedules["occupancy"]
 
 
 def test_school_curve_lands_near_55_45_at_design_because_of_declared_margin_and_occupied_gains() -> None:
-    """Seed 000: 82/71 radiators ~40 % oversized run the school at 55/45 °C at −4 °C.
+    """The case study: 82/71 radiators ~40 % oversized run the school at 55/45 °C at −4 °C.
 
     Within ±1 K of 55/45: the radiators' EN 442 output at a 50 °C mean in a 21 °C room is 84 kW × (29/56.5)^1.3
     ≈ 35 kW, which is the school's steady-state loss at −4 °C (60 kW less its declared 10 % margin) less

@@ -5,7 +5,7 @@
   start at full flow temperature (at most BASELINE_MAX_PREHEAT_H before occupancy: at 82 °C the boiler
   needs no more), setback and a room thermostat, and heats the cylinder through its coil at the storage
   setpoint — a competent boiler system, not a straw man.
-- ``boiler-replacement``: seed 000's failure. The heat pump was connected where the boiler was and
+- ``boiler-replacement``: the retrofit that goes wrong. The heat pump was connected where the boiler was and
   commissioned for 70 °C flow (it delivers what its maximum flow temperature allows, flat out, never
   satisfied); the kept boiler fires on the room thermostat whenever the room is below setpoint — the
   two treated as equal sources; hot water by the heat pump on a timer at 65 °C, no pasteurisation
