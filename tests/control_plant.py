@@ -51,16 +51,18 @@ def no_immersion() -> SiteConfig:
     return site.model_copy(update={"cylinders": [site.cylinders[0].model_copy(update={"immersion": None})]})
 
 
-def rig_engine(factory: pytest.TempPathFactory, name: str) -> Engine:
+@pytest.fixture(scope="module")
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
     """A migrated SQLite database for a test module's rigs, in a fast directory of its own."""
     from app.storage import engine as storage_engine
 
-    url = f"sqlite:///{fast_directory(factory, name) / 'hpsup.db'}"
+    url = f"sqlite:///{fast_directory(tmp_path_factory, request.module.__name__) / 'hpsup.db'}"
     storage_engine.upgrade(url)
     return storage_engine.make_engine(url)
 
 
-def school_performance() -> dict[str, PerformanceTable]:
+@pytest.fixture(scope="module")
+def performance() -> dict[str, PerformanceTable]:
     """The school variant's heat pump performance table, by heat pump id (what a rig's supervisor is given)."""
     hp = school_variant().heat_pumps[0]
     return {hp.id: PerformanceTable.for_heat_pump(hp)}

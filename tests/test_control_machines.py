@@ -17,7 +17,7 @@ from itertools import product
 from typing import Any
 
 import pytest
-from control_plant import COLD_CYLINDER, FAULT, Rig, no_immersion, rig_engine, school_performance, school_variant
+from control_plant import COLD_CYLINDER, FAULT, Rig, no_immersion, school_variant
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
@@ -36,15 +36,6 @@ WEDNESDAY = datetime(2025, 1, 8, 10, tzinfo=UTC)  # occupied, no peak tariff, no
 MACHINES: dict[str, type[RecordedMachine]] = {"hp1": HeatPumpMachine, "plant": SequencerMachine,
                                               "dhw1": DhwMachine}
 
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    return rig_engine(tmp_path_factory, "machines")
-
-
-@pytest.fixture(scope="module")
-def performance() -> dict[str, PerformanceTable]:
-    return school_performance()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from control_plant import COLD_CYLINDER, FAULT, Rig, no_immersion, rig_engine, school_performance, school_variant
+from control_plant import COLD_CYLINDER, FAULT, Rig, no_immersion, school_variant
 from sqlalchemy import Engine
 
 from app.bacnet.points import View, build_points, evaluate, register_maps
@@ -18,15 +18,6 @@ from app.telemetry.messages import SiteTopics
 
 WEDNESDAY = datetime(2025, 1, 8, 10, tzinfo=UTC)  # occupied, standard rate (UTC = local in January)
 
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    return rig_engine(tmp_path_factory, "status")
-
-
-@pytest.fixture(scope="module")
-def performance() -> dict[str, PerformanceTable]:
-    return school_performance()
 
 
 def test_a_cycle_carries_the_sequencer_the_economics_and_every_machine(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from control_plant import COLD_CYLINDER, Rig, rig_engine, school_performance, school_variant
+from control_plant import COLD_CYLINDER, Rig, school_variant
 from sqlalchemy import Engine
 
 from app.control.performance import PerformanceTable
@@ -22,15 +22,6 @@ from strategies.weather_compensation import (
 TUESDAY_NIGHT = datetime(2025, 1, 7, 23, tzinfo=UTC)   # unoccupied; UTC = local time in January
 WEDNESDAY_0500 = datetime(2025, 1, 8, 5, tzinfo=UTC)  # 2.5 h before occupancy
 
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    return rig_engine(tmp_path_factory, "heating")
-
-
-@pytest.fixture(scope="module")
-def performance() -> dict[str, PerformanceTable]:
-    return school_performance()
 
 
 def _commanded(result: CycleResult, role: str, device: str = "hp1") -> float | None:
