@@ -4,7 +4,8 @@ Runs each strategy through :func:`app.plant.simulate.simulate` (the supervisor i
 through the in-process PlantIO, one control cycle per step) and prints ``name: value unit`` lines: wall and
 CPU time of the whole run, and CPU microseconds per step. For the supervisor it also splits one simulated
 day's CPU time between the plant read, the controller's decision, the writes and the plant step.
-Target: the supervisor's season in under 30 s.
+Target: the supervisor's season in under 30 s. First it times a fixed pure-Python loop, the machine's speed
+for pure Python, so that figures from different machines can be compared.
 
     python benchmarks/bench_simulate.py [--days 182] [--step 60] [--strategy supervisor ...]
 """
@@ -70,12 +71,22 @@ async def split(step: float) -> None:
         print(f"supervisor_cycle_{key}: {spent / steps * 1e6:.0f} us")
 
 
+def machine_reference() -> None:
+    """CPU seconds of a fixed pure-Python loop (10 million additions): what this machine does per unit of work."""
+    cpu = time.process_time()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    print(f"machine_reference_loop_1e7: {time.process_time() - cpu:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=182.0)
     parser.add_argument("--step", type=float, default=60.0)
     parser.add_argument("--strategy", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     args = parser.parse_args()
+    machine_reference()
     if "supervisor" in args.strategy:
         asyncio.run(split(args.step))
     for strategy in args.strategy:
