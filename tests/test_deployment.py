@@ -126,7 +126,7 @@ def test_systemd_unit_runs_the_supervisor_as_a_user_and_restarts_it_on_failure(t
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_the_stop_signal_hands_the_plant_back_and_publishes_offline(tmp_path: Path, sig: signal.Signals) -> None:
     """What `systemctl stop` and `docker stop` send (SIGINT, as the unit and image set; SIGTERM by default)
     ends a run cleanly between cycles: units released to their own control, the retained status says
