@@ -37,7 +37,6 @@ MACHINES: dict[str, type[RecordedMachine]] = {"hp1": HeatPumpMachine, "plant": S
                                               "dhw1": DhwMachine}
 
 
-
 @dataclass(frozen=True)
 class Case:
     machine: str

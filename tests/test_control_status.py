@@ -19,7 +19,6 @@ from app.telemetry.messages import SiteTopics
 WEDNESDAY = datetime(2025, 1, 8, 10, tzinfo=UTC)  # occupied, standard rate (UTC = local in January)
 
 
-
 def test_a_cycle_carries_the_sequencer_the_economics_and_every_machine(
         engine: Engine, performance: dict[str, PerformanceTable]) -> None:
     rig = Rig(engine, performance, "status steady", WEDNESDAY, school_variant())

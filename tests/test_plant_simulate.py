@@ -37,7 +37,7 @@ def test_report_has_every_figure(season: dict[str, Simulation]) -> None:
         json.dumps(run.report)   # JSON as it is
 
 
-# -- the supervisor against the case study's own numbers --------------------------------------------------------
+# -- the supervisor against the case study's own numbers ----------------------------------------------
 def test_supervisor_heat_pump_runs_at_the_case_studys_cop(season: dict[str, Simulation]) -> None:
     r = season["supervisor"].report
     assert r["scop_h1"] >= 3.2   # the heat pump unit itself: the case study's measured 3.2

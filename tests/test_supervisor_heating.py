@@ -23,7 +23,6 @@ TUESDAY_NIGHT = datetime(2025, 1, 7, 23, tzinfo=UTC)   # unoccupied; UTC = local
 WEDNESDAY_0500 = datetime(2025, 1, 8, 5, tzinfo=UTC)  # 2.5 h before occupancy
 
 
-
 def _commanded(result: CycleResult, role: str, device: str = "hp1") -> float | None:
     return next((c.value for c in result.commands.points if c.role == role and c.device_id == device), None)
 

@@ -58,13 +58,14 @@ def simulated_site(site: SiteConfig) -> SiteConfig:
     return site.model_copy(update={"heat_pumps": pumps, "meters": [], "io_modules": []})
 
 
-async def sleep_unless(clock: Clock, seconds: float, stop: asyncio.Event) -> bool:
-    """Sleep `seconds` of clock time unless `stop` is set first; True when the whole sleep passed."""
-    sleeping, stopping = asyncio.ensure_future(clock.sleep(seconds)), asyncio.ensure_future(stop.wait())
+async def sleep_unless(clock: Clock, seconds: float, stopping: asyncio.Task[object]) -> bool:
+    """Sleep `seconds` of clock time unless `stopping` ends first; True when the whole sleep passed."""
+    sleeping = asyncio.ensure_future(clock.sleep(seconds))
     await asyncio.wait([sleeping, stopping], return_when=asyncio.FIRST_COMPLETED)
-    for task in (sleeping, stopping):
-        task.cancel()
-    return sleeping.done() and not sleeping.cancelled()
+    if sleeping.done():
+        return True
+    sleeping.cancel()
+    return False
 
 
 async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, speed: float | None,
@@ -107,6 +108,7 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
     gc.freeze()  # what start-up built lasts the run: garbage collections need not walk it again
     began = clock.monotonic()
     stop = asyncio.Event()
+    stopping = asyncio.ensure_future(stop.wait())  # one waiter for the whole run, raced against each sleep
     loop = asyncio.get_running_loop()
 
     def stop_on(sig: signal.Signals) -> None:
@@ -122,9 +124,10 @@ async def run(site: SiteConfig, *, simulate: bool, duration_s: float | None, spe
             summary.samples += result.samples
             summary.writes.update(w.outcome for w in result.writes)
             summary.last = result
-            if await sleep_unless(clock, period, stop) and plant is not None:
+            if await sleep_unless(clock, period, stopping) and plant is not None:
                 plant.step(period)
     finally:
+        stopping.cancel()
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         if bacnet is not None:
